@@ -1,0 +1,21 @@
+"""Errors a user can act on: each message says what is wrong and what to do."""
+
+
+class IndexError_(Exception):
+    """Base for every error the index raises on purpose."""
+
+
+class IndexMissingError(IndexError_):
+    pass
+
+
+class IndexMismatchError(IndexError_):
+    """The folder was built with another model, dimension or format version."""
+
+
+class EmptyIndexError(IndexError_):
+    pass
+
+
+class QuestionError(IndexError_):
+    """An empty question, or one past the length cap."""
