@@ -1,4 +1,4 @@
-"""Turning text into unit vectors: the real sentence-transformers model, and a tiny fake for tests."""
+"""Text to unit vectors: the real sentence-transformers model, and a tiny fake for tests."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ class SentenceTransformerEmbedder:
         self.model_path = model_path or bundled_model_path()
         self.model = SentenceTransformer(str(self.model_path), device="cpu")
         self.name = DEFAULT_MODEL_NAME if model_path is None else self.model_path.name
-        self.dim = int(self.model.get_sentence_embedding_dimension())
+        self.dim = int(self.model.get_embedding_dimension())
         self.batch_size = batch_size
 
     @cached_property

@@ -1,0 +1,5 @@
+import sys
+
+from index.cli import run
+
+sys.exit(run())

@@ -1,0 +1,216 @@
+"""`python -m index build|add|remove|info|search|ask`: the whole engine without Discord."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TextIO
+
+from tqdm import tqdm
+
+from corpus import load_path
+from corpus.errors import CorpusError
+from corpus.records import LoadReport
+from index.embedder import Embedder, SentenceTransformerEmbedder
+from index.errors import IndexError_
+from index.library import Library
+from index.paths import default_index_dir
+from index.results import AddReport, Answer, Hit
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m index",
+        description="Build and query Spotlight's article index.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("--index", type=Path, default=None,
+                         help="index folder (default: $SPOTLIGHT_INDEX_DIR or data/index)")
+        return sub
+
+    build = command("build", "Index a corpus folder or file; unchanged articles are skipped.")
+    build.add_argument("--corpus", type=Path, required=True, help="folder or file of articles")
+    build.add_argument("--rebuild", action="store_true",
+                       help="start from an empty index (after a model change)")
+    add = command("add", "Add articles from a file or folder, keeping what is there.")
+    add.add_argument("path", type=Path)
+    remove = command("remove", "Remove an article by its id (see `search` or `info`).")
+    remove.add_argument("article_id")
+    info = command("info", "What the index holds and how it was built.")
+    info.add_argument("--json", action="store_true")
+    search = command("search", "The best passages for a query, one per article.")
+    search.add_argument("query")
+    search.add_argument("--k", type=int, default=5)
+    search.add_argument("--mode", choices=("hybrid", "dense", "keyword"), default="hybrid")
+    search.add_argument("--json", action="store_true")
+    ask = command("ask", "Answer questions with quoted, cited sentences (or abstain).")
+    ask.add_argument("question", nargs="?")
+    ask.add_argument("--questions", type=Path, help="a file with one question per line")
+    ask.add_argument("--k", type=int, default=3)
+    ask.add_argument("--json", action="store_true", help="one JSON object per question")
+    return parser
+
+
+@contextmanager
+def _progress(description: str) -> Iterator:
+    bar = tqdm(total=0, unit="passage", desc=description, file=sys.stderr, leave=False)
+
+    def update(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    try:
+        yield update
+    finally:
+        bar.close()
+
+
+def _load(path: Path) -> LoadReport:
+    if not path.exists():
+        raise CorpusError(f"{path} does not exist.")
+    loaded = load_path(path)
+    for skipped in loaded.skipped:
+        print(f"skipped {skipped.path}: {skipped.reason}", file=sys.stderr)
+    if not loaded.articles:
+        raise CorpusError(
+            f"No articles found in {path} ({len(loaded.skipped)} files skipped); "
+            "the index was left as it was."
+        )
+    return loaded
+
+
+def _summary(verb: str, folder: Path, loaded: LoadReport, report: AddReport,
+             seconds: float) -> str:
+    return (
+        f"{verb} {folder}: {len(loaded.articles)} articles read "
+        f"({len(report.added)} new, {len(report.updated)} updated, "
+        f"{len(report.unchanged)} unchanged, {len(report.removed)} removed), "
+        f"{report.passages} passages embedded, {len(loaded.skipped)} files skipped, "
+        f"{len(loaded.duplicates) + len(report.duplicates)} duplicates, {seconds:.1f} s"
+    )
+
+
+def _swap_in(new_folder: Path, folder: Path) -> None:
+    """Replace an index folder by a finished one; the old one served until this moment."""
+    old = folder.with_name(folder.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if folder.exists():
+        folder.rename(old)
+    new_folder.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _build(args: argparse.Namespace, folder: Path, embedder: Embedder, out: TextIO) -> None:
+    started = time.perf_counter()
+    loaded = _load(args.corpus)
+    target = folder.with_name(folder.name + ".new") if args.rebuild else folder
+    if args.rebuild:
+        shutil.rmtree(target, ignore_errors=True)
+    library = Library.open(target, embedder, create=True)
+    try:
+        with _progress("embedding") as progress:
+            report = library.build(loaded.articles, progress=progress)
+    finally:
+        library.close()
+    if args.rebuild:
+        _swap_in(target, folder)
+    print(_summary("Built", folder, loaded, report, time.perf_counter() - started), file=out)
+
+
+def _print_hits(hits: Sequence[Hit], out: TextIO) -> None:
+    for hit in hits:
+        where = hit.url or hit.source
+        date = f", {hit.date}" if hit.date else ""
+        print(f"{hit.rank}. {hit.title}{date}  [{hit.article_id}]  {where}", file=out)
+        print(f"   {hit.passage[:300]}", file=out)
+
+
+def _print_answer(answer: Answer, out: TextIO) -> None:
+    print(f"Q: {answer.question}", file=out)
+    if answer.abstained:
+        print("I don't know: my articles don't cover that. Closest articles:", file=out)
+        _print_hits(answer.hits, out)
+        return
+    for quote in answer.quotes:
+        print(f'  "{quote.text}" [{quote.citation}]', file=out)
+    print("Sources:", file=out)
+    for citation in answer.citations:
+        date = f", {citation.date}" if citation.date else ""
+        print(f"  [{citation.number}] {citation.title}{date}  {citation.url or citation.source}",
+              file=out)
+
+
+def _questions(args: argparse.Namespace) -> list[str]:
+    if args.questions:
+        lines = args.questions.read_text(encoding="utf-8").splitlines()
+        return [line for line in lines if line.strip()]
+    if args.question is None:
+        raise SystemExit("ask: give a QUESTION or --questions FILE")
+    return [args.question]
+
+
+def _query(args: argparse.Namespace, library: Library, out: TextIO) -> None:
+    if args.command == "info":
+        info = library.info()
+        if args.json:
+            print(json.dumps(info.__dict__, indent=2), file=out)
+        else:
+            for key, value in info.__dict__.items():
+                print(f"{key:>15}: {value}", file=out)
+    elif args.command == "search":
+        hits = library.search(args.query, k=args.k, mode=args.mode)
+        if args.json:
+            print(json.dumps([hit.to_json() for hit in hits], ensure_ascii=False), file=out)
+        else:
+            _print_hits(hits, out)
+    elif args.command == "ask":
+        for question in _questions(args):
+            answer = library.ask(question, k=args.k)
+            if args.json:
+                print(json.dumps(answer.to_json(), ensure_ascii=False), file=out, flush=True)
+            else:
+                _print_answer(answer, out)
+                print(file=out)
+
+
+def run(argv: Sequence[str] | None = None, *, embedder: Embedder | None = None,
+        out: TextIO = sys.stdout) -> int:
+    args = _parser().parse_args(argv)
+    folder = args.index or default_index_dir()
+    try:
+        embedder = embedder or SentenceTransformerEmbedder()
+        if args.command == "build":
+            _build(args, folder, embedder, out)
+            return 0
+        library = Library.open(folder, embedder)
+        try:
+            if args.command == "add":
+                started = time.perf_counter()
+                loaded = _load(args.path)
+                with _progress("embedding") as progress:
+                    report = library.add_articles(loaded.articles, progress=progress)
+                print(_summary("Added to", folder, loaded, report,
+                               time.perf_counter() - started), file=out)
+            elif args.command == "remove":
+                removed = library.remove(args.article_id)
+                print(f"Removed {args.article_id}." if removed
+                      else f"No global article {args.article_id}.", file=out)
+                return 0 if removed else 1
+            else:
+                _query(args, library, out)
+        finally:
+            library.close()
+    except (IndexError_, CorpusError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0

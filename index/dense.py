@@ -1,0 +1,124 @@
+"""dense.faiss: inner-product search over unit vectors, ids are passage ids.
+
+Exact search (IndexFlatIP) up to IVF_THRESHOLD passages; above it an inverted file
+(IndexIVFFlat), which scans a few percent of the vectors: at 100k passages a flat search
+costs ~12 ms on two cores, more than embedding the question (~5 ms).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import threading
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+IVF_THRESHOLD = 20_000
+# Retrain the inverted file when the index has grown this much since its centroids were
+# learnt, so that new kinds of articles get lists of their own.
+IVF_RETRAIN_GROWTH = 4
+
+
+def _ivf_lists(size: int) -> int:
+    return int(4 * math.sqrt(size))
+
+
+class DenseIndex:
+    """A FAISS index guarded by a lock: FAISS is not safe to search while another thread
+    adds or removes."""
+
+    def __init__(self, index: faiss.Index, trained_size: int = 0) -> None:
+        self._index = index
+        self._lock = threading.Lock()
+        self.trained_size = trained_size
+
+    @classmethod
+    def from_vectors(cls, ids: np.ndarray, vectors: np.ndarray, dim: int) -> DenseIndex:
+        size = len(ids)
+        if size < IVF_THRESHOLD:
+            dense = cls(faiss.IndexIDMap2(faiss.IndexFlatIP(dim)))
+        else:
+            lists = _ivf_lists(size)
+            index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, lists,
+                                       faiss.METRIC_INNER_PRODUCT)
+            index.train(np.ascontiguousarray(vectors, dtype=np.float32))
+            # ~3% of the lists: recall close to exact search on clustered text embeddings.
+            index.nprobe = max(8, lists // 32)
+            dense = cls(index, trained_size=size)
+        dense.add(ids, vectors)
+        return dense
+
+    @classmethod
+    def read(cls, path: Path) -> DenseIndex:
+        index = faiss.read_index(str(path))
+        return cls(index, trained_size=index.ntotal if isinstance(index, faiss.IndexIVF) else 0)
+
+    @property
+    def kind(self) -> str:
+        if isinstance(self._index, faiss.IndexIVF):
+            return f"IVF{self._index.nlist},Flat(IP)"
+        return "IDMap2,Flat(IP)"
+
+    @property
+    def dim(self) -> int:
+        return int(self._index.d)
+
+    @property
+    def size(self) -> int:
+        return int(self._index.ntotal)
+
+    def needs_restructure(self) -> bool:
+        """Flat grown past the threshold, or IVF grown well past what it was trained on."""
+        if isinstance(self._index, faiss.IndexIVF):
+            return self.size > IVF_RETRAIN_GROWTH * self.trained_size or self.size < IVF_THRESHOLD
+        return self.size >= IVF_THRESHOLD
+
+    def write(self, path: Path) -> None:
+        """Atomically: a crash leaves the previous file whole."""
+        handle, temp_name = tempfile.mkstemp(prefix=".dense-", suffix=".tmp", dir=path.parent)
+        os.close(handle)
+        try:
+            with self._lock:
+                faiss.write_index(self._index, temp_name)
+            os.replace(temp_name, path)
+        except BaseException:
+            Path(temp_name).unlink(missing_ok=True)
+            raise
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        if len(ids) == 0:
+            return
+        with self._lock:
+            self._index.add_with_ids(
+                np.ascontiguousarray(vectors, dtype=np.float32),
+                np.ascontiguousarray(ids, dtype=np.int64),
+            )
+
+    def remove(self, ids: list[int]) -> None:
+        if not ids:
+            return
+        with self._lock:
+            self._index.remove_ids(np.asarray(ids, dtype=np.int64))
+
+    @staticmethod
+    def selector(allowed_ids: np.ndarray) -> faiss.IDSelector:
+        """Built once per scope and reused: building it costs more than a search."""
+        return faiss.IDSelectorBatch(np.ascontiguousarray(allowed_ids, dtype=np.int64))
+
+    def search(
+        self, query: np.ndarray, k: int, selector: faiss.IDSelector | None = None
+    ) -> list[tuple[int, float]]:
+        """(passage id, cosine) best first. With a selector, only its passages compete."""
+        if isinstance(self._index, faiss.IndexIVF):
+            params = faiss.SearchParametersIVF(sel=selector, nprobe=self._index.nprobe)
+        else:
+            params = None if selector is None else faiss.SearchParameters(sel=selector)
+        with self._lock:
+            k = min(k, self._index.ntotal)
+            if k == 0:
+                return []
+            scores, ids = self._index.search(query.reshape(1, -1), k, params=params)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i != -1]

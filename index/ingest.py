@@ -1,0 +1,105 @@
+"""Deciding what an add or build must do before any embedding happens."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from corpus import chunk_article
+from corpus.records import Article, Passage
+from index.store import Store, StoredArticle
+
+# Passages embedded and committed together: big enough for efficient batches, small
+# enough that a killed build keeps most of its work (the next run resumes from it).
+COMMIT_EVERY_PASSAGES = 1024
+
+
+def article_id_for(scope: str, key: str) -> str:
+    return hashlib.sha256(f"{scope}\0{key}".encode()).hexdigest()[:12]
+
+
+def embedding_text(title: str, passage: str) -> str:
+    """The title gives a passage its context: "she" in a passage is who the title names."""
+    return f"{title}\n{passage}"
+
+
+@dataclass(frozen=True)
+class PlannedArticle:
+    article: Article
+    article_id: str
+    passages: list[Passage]
+    replaces_existing: bool
+
+
+@dataclass
+class IngestPlan:
+    to_embed: list[PlannedArticle] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    metadata_only: list[tuple[str, Article]] = field(default_factory=list)
+    duplicates: list[tuple[str, str]] = field(default_factory=list)
+    to_remove: list[str] = field(default_factory=list)
+
+    @property
+    def passage_count(self) -> int:
+        return sum(len(planned.passages) for planned in self.to_embed)
+
+    def batches(self) -> Iterator[list[PlannedArticle]]:
+        batch: list[PlannedArticle] = []
+        size = 0
+        for planned in self.to_embed:
+            batch.append(planned)
+            size += len(planned.passages)
+            if size >= COMMIT_EVERY_PASSAGES:
+                yield batch
+                batch, size = [], 0
+        if batch:
+            yield batch
+
+
+def _metadata_changed(article: Article, stored: StoredArticle, store: Store) -> bool:
+    row = store.db.execute(
+        "SELECT title, source, url, date FROM articles WHERE id = ?", (stored.id,)
+    ).fetchone()
+    return row != (article.title, article.source, article.url, article.date)
+
+
+def plan_ingest(
+    store: Store, articles: Iterable[Article], *, scope: str, visible: tuple[str, ...],
+    replace_origin: str | None,
+) -> IngestPlan:
+    """Classify each article: new or changed (embed), unchanged (skip), or a copy of one
+    already held (skip). With replace_origin, articles of that origin in the scope that are
+    not in `articles` are to be removed (a build mirrors its corpus folder)."""
+    plan = IngestPlan()
+    stored = store.stored_articles(scope)
+    seen_keys: set[str] = set()
+    kept_by_hash: dict[str, str] = {}
+    for article in articles:
+        if article.key in seen_keys:
+            continue
+        seen_keys.add(article.key)
+        content_hash = article.content_hash
+        existing = stored.get(article.key)
+        if existing and existing.content_hash == content_hash:
+            plan.unchanged.append(existing.id)
+            kept_by_hash[content_hash] = existing.id
+            if _metadata_changed(article, existing, store):
+                plan.metadata_only.append((existing.id, article))
+            continue
+        copy_of = kept_by_hash.get(content_hash) or store.article_with_hash(content_hash, visible)
+        if copy_of and (existing is None or copy_of != existing.id):
+            plan.duplicates.append((article.source, copy_of))
+            continue
+        article_id = existing.id if existing else article_id_for(scope, article.key)
+        kept_by_hash[content_hash] = article_id
+        passages = chunk_article(article)
+        if passages:
+            plan.to_embed.append(
+                PlannedArticle(article, article_id, passages, existing is not None))
+    if replace_origin is not None:
+        plan.to_remove = [
+            row.id for key, row in stored.items()
+            if row.origin == replace_origin and key not in seen_keys
+        ]
+    return plan

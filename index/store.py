@@ -1,0 +1,374 @@
+"""store.sqlite: articles, passages (with their vectors), the FTS5 keyword index, questions.
+
+SQLite is the source of truth. Passage vectors live here too, so dense.faiss is a cache
+that can always be rebuilt from this file after a crash.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from index.results import ArticleInfo, QuestionStats
+
+GLOBAL_SCOPE = "global"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS articles (
+    id TEXT PRIMARY KEY,
+    scope TEXT NOT NULL,
+    key TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    title TEXT NOT NULL,
+    source TEXT NOT NULL,
+    url TEXT,
+    date TEXT,
+    content_hash TEXT NOT NULL,
+    added_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    UNIQUE (scope, key)
+);
+CREATE INDEX IF NOT EXISTS articles_by_hash ON articles (content_hash);
+CREATE TABLE IF NOT EXISTS passages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    article_id TEXT NOT NULL REFERENCES articles (id) ON DELETE CASCADE,
+    scope TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    vector BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS passages_by_article ON passages (article_id);
+CREATE INDEX IF NOT EXISTS passages_by_scope ON passages (scope);
+CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts USING fts5 (
+    title, body, tokenize = 'porter unicode61 remove_diacritics 2'
+);
+CREATE TABLE IF NOT EXISTS questions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    scope TEXT NOT NULL,
+    user_id INTEGER,
+    question TEXT NOT NULL,
+    abstained INTEGER NOT NULL,
+    asked_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS questions_by_scope ON questions (scope);
+CREATE TABLE IF NOT EXISTS feedback (
+    question_id INTEGER NOT NULL REFERENCES questions (id) ON DELETE CASCADE,
+    user_id INTEGER NOT NULL,
+    vote INTEGER NOT NULL CHECK (vote IN (-1, 1)),
+    voted_at TEXT NOT NULL,
+    PRIMARY KEY (question_id, user_id)
+);
+"""
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def scope_of(guild_id: int | None) -> str:
+    return GLOBAL_SCOPE if guild_id is None else str(guild_id)
+
+
+def visible_scopes(guild_id: int | None) -> tuple[str, ...]:
+    """A guild sees the global articles and its own; the operator sees the global ones."""
+    return (GLOBAL_SCOPE,) if guild_id is None else (GLOBAL_SCOPE, str(guild_id))
+
+
+def _placeholders(values: Sequence[object]) -> str:
+    return ",".join("?" * len(values))
+
+
+@dataclass(frozen=True)
+class StoredArticle:
+    id: str
+    scope: str
+    key: str
+    origin: str
+    content_hash: str
+
+
+@dataclass(frozen=True)
+class NewPassage:
+    position: int
+    text: str
+    vector: np.ndarray
+
+
+@dataclass(frozen=True)
+class PassageRow:
+    id: int
+    article_id: str
+    position: int
+    text: str
+    title: str
+    source: str
+    url: str | None
+    date: str | None
+
+
+class Store:
+    """One connection per thread (SQLite connections must not be shared), WAL mode so
+    readers never wait for, nor see half of, a write."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        with self.transaction() as db:
+            db.executescript(SCHEMA)
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute("PRAGMA foreign_keys=ON")
+            self._local.connection = connection
+            with self._connections_lock:
+                self._connections.append(connection)
+        return connection
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.rollback()
+            raise
+        db.commit()
+
+    def close(self) -> None:
+        with self._connections_lock:
+            for connection in self._connections:
+                connection.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+    # -- meta ---------------------------------------------------------------------------
+    def generation(self) -> int:
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        return int(row[0]) if row else 0
+
+    @staticmethod
+    def bump_generation(db: sqlite3.Connection) -> None:
+        db.execute(
+            "INSERT INTO meta (key, value) VALUES ('generation', '1') ON CONFLICT (key) "
+            "DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+        )
+        db.execute(
+            "INSERT INTO meta (key, value) VALUES ('updated_at', ?) ON CONFLICT (key) "
+            "DO UPDATE SET value = excluded.value",
+            (utc_now(),),
+        )
+
+    def updated_at(self) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'updated_at'").fetchone()
+        return row[0] if row else None
+
+    # -- articles -----------------------------------------------------------------------
+    def stored_articles(self, scope: str) -> dict[str, StoredArticle]:
+        """By key, the articles of one scope."""
+        rows = self.db.execute(
+            "SELECT id, scope, key, origin, content_hash FROM articles WHERE scope = ?", (scope,)
+        )
+        return {row[2]: StoredArticle(*row) for row in rows}
+
+    def article_with_hash(self, content_hash: str, scopes: Sequence[str]) -> str | None:
+        row = self.db.execute(
+            "SELECT id FROM articles WHERE content_hash = ? "
+            f"AND scope IN ({_placeholders(scopes)})",
+            (content_hash, *scopes),
+        ).fetchone()
+        return row[0] if row else None
+
+    @staticmethod
+    def upsert_article(db: sqlite3.Connection, article_id: str, scope: str, origin: str,
+                       key: str, title: str, source: str, url: str | None, date: str | None,
+                       content_hash: str) -> None:
+        now = utc_now()
+        db.execute(
+            "INSERT INTO articles (id, scope, key, origin, title, source, url, date, "
+            "content_hash, added_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET title = excluded.title, source = excluded.source, "
+            "url = excluded.url, date = excluded.date, content_hash = excluded.content_hash, "
+            "updated_at = excluded.updated_at",
+            (article_id, scope, key, origin, title, source, url, date, content_hash, now, now),
+        )
+
+    @staticmethod
+    def delete_passages_of(db: sqlite3.Connection, article_ids: Sequence[str]) -> list[int]:
+        """Remove the articles' passages from the table and the keyword index; their ids."""
+        if not article_ids:
+            return []
+        marks = _placeholders(article_ids)
+        ids = [row[0] for row in db.execute(
+            f"SELECT id FROM passages WHERE article_id IN ({marks})", tuple(article_ids))]
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            db.execute(f"DELETE FROM passages_fts WHERE rowid IN ({_placeholders(chunk)})", chunk)
+        db.execute(f"DELETE FROM passages WHERE article_id IN ({marks})", tuple(article_ids))
+        return ids
+
+    @staticmethod
+    def delete_articles(db: sqlite3.Connection, article_ids: Sequence[str]) -> list[int]:
+        passage_ids = Store.delete_passages_of(db, article_ids)
+        db.execute(
+            f"DELETE FROM articles WHERE id IN ({_placeholders(article_ids)})", tuple(article_ids)
+        )
+        return passage_ids
+
+    @staticmethod
+    def insert_passages(db: sqlite3.Connection, article_id: str, scope: str, title: str,
+                        passages: Iterable[NewPassage]) -> list[int]:
+        ids = []
+        for passage in passages:
+            cursor = db.execute(
+                "INSERT INTO passages (article_id, scope, position, text, vector) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (article_id, scope, passage.position, passage.text,
+                 np.ascontiguousarray(passage.vector, dtype=np.float32).tobytes()),
+            )
+            passage_id = int(cursor.lastrowid)
+            db.execute(
+                "INSERT INTO passages_fts (rowid, title, body) VALUES (?, ?, ?)",
+                (passage_id, title, passage.text),
+            )
+            ids.append(passage_id)
+        return ids
+
+    def article_info(self, article_id: str, scopes: Sequence[str]) -> ArticleInfo | None:
+        rows = self._article_infos(f"a.id = ? AND a.scope IN ({_placeholders(scopes)})",
+                                   (article_id, *scopes), limit=1, offset=0)
+        return rows[0] if rows else None
+
+    def list_articles(self, scopes: Sequence[str], *, offset: int,
+                      limit: int) -> list[ArticleInfo]:
+        return self._article_infos(f"a.scope IN ({_placeholders(scopes)})", tuple(scopes),
+                                   limit=limit, offset=offset)
+
+    def _article_infos(self, where: str, params: tuple, *, limit: int,
+                       offset: int) -> list[ArticleInfo]:
+        rows = self.db.execute(
+            "SELECT a.id, a.title, a.source, a.url, a.date, a.scope, "
+            "(SELECT COUNT(*) FROM passages p WHERE p.article_id = a.id), a.added_at "
+            f"FROM articles a WHERE {where} ORDER BY a.added_at DESC, a.title LIMIT ? OFFSET ?",
+            (*params, limit, offset),
+        )
+        return [ArticleInfo(*row) for row in rows]
+
+    def count(self, table: str, scopes: Sequence[str]) -> int:
+        assert table in ("articles", "passages")
+        row = self.db.execute(
+            f"SELECT COUNT(*) FROM {table} WHERE scope IN ({_placeholders(scopes)})", tuple(scopes)
+        ).fetchone()
+        return int(row[0])
+
+    def total_passages(self) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM passages").fetchone()[0])
+
+    def has_private_scopes(self) -> bool:
+        row = self.db.execute(
+            "SELECT 1 FROM passages WHERE scope != ? LIMIT 1", (GLOBAL_SCOPE,)
+        ).fetchone()
+        return row is not None
+
+    # -- passages -----------------------------------------------------------------------
+    def passage_ids_in(self, scopes: Sequence[str]) -> np.ndarray:
+        rows = self.db.execute(
+            f"SELECT id FROM passages WHERE scope IN ({_placeholders(scopes)})", tuple(scopes)
+        ).fetchall()
+        return np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+
+    def all_vectors(self, dim: int) -> tuple[np.ndarray, np.ndarray]:
+        rows = self.db.execute("SELECT id, vector FROM passages ORDER BY id").fetchall()
+        ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+        vectors = np.frombuffer(b"".join(row[1] for row in rows), dtype=np.float32)
+        return ids, vectors.reshape(len(rows), dim)
+
+    def vectors(self, passage_ids: Sequence[int]) -> np.ndarray:
+        """The stored vectors of these passages, in the order asked."""
+        rows = dict(self.db.execute(
+            f"SELECT id, vector FROM passages WHERE id IN ({_placeholders(passage_ids)})",
+            tuple(passage_ids)).fetchall())
+        return np.vstack([np.frombuffer(rows[i], dtype=np.float32) for i in passage_ids])
+
+    def passages(self, passage_ids: Sequence[int]) -> dict[int, PassageRow]:
+        if not passage_ids:
+            return {}
+        rows = self.db.execute(
+            "SELECT p.id, p.article_id, p.position, p.text, a.title, a.source, a.url, a.date "
+            "FROM passages p JOIN articles a ON a.id = p.article_id "
+            f"WHERE p.id IN ({_placeholders(passage_ids)})",
+            tuple(passage_ids),
+        )
+        return {row[0]: PassageRow(*row) for row in rows}
+
+    def keyword_search(self, match: str, scopes: Sequence[str], k: int) -> list[tuple[int, float]]:
+        """(passage id, bm25) best first; bm25 is negated so that higher is better."""
+        rows = self.db.execute(
+            "SELECT f.rowid, bm25(passages_fts, 0.5, 1.0) AS rank FROM passages_fts f "
+            "JOIN passages p ON p.id = f.rowid "
+            f"WHERE passages_fts MATCH ? AND p.scope IN ({_placeholders(scopes)}) "
+            "ORDER BY rank LIMIT ?",
+            (match, *scopes, k),
+        )
+        return [(row[0], -row[1]) for row in rows]
+
+    # -- questions and feedback ---------------------------------------------------------
+    def log_question(self, scope: str, user_id: int | None, question: str,
+                     abstained: bool) -> int:
+        with self.transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO questions (scope, user_id, question, abstained, asked_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (scope, user_id, question, int(abstained), utc_now()),
+            )
+            return int(cursor.lastrowid)
+
+    def record_feedback(self, question_id: int, user_id: int, vote: int) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO feedback (question_id, user_id, vote, voted_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (question_id, user_id) DO UPDATE SET vote = excluded.vote, "
+                "voted_at = excluded.voted_at",
+                (question_id, user_id, vote, utc_now()),
+            )
+
+    def question_exists(self, question_id: int) -> bool:
+        row = self.db.execute("SELECT 1 FROM questions WHERE id = ?", (question_id,)).fetchone()
+        return row is not None
+
+    def question_stats(self, scope: str, top: int) -> QuestionStats:
+        asked, unanswered = self.db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(abstained), 0) FROM questions WHERE scope = ?", (scope,)
+        ).fetchone()
+        top_unanswered = self.db.execute(
+            "SELECT lower(question), COUNT(*) AS n FROM questions WHERE scope = ? AND abstained "
+            "GROUP BY lower(question) ORDER BY n DESC, MAX(asked_at) DESC LIMIT ?",
+            (scope, top),
+        ).fetchall()
+        downvoted = self.db.execute(
+            "SELECT q.question, COUNT(*) AS n FROM feedback f JOIN questions q ON q.id = "
+            "f.question_id WHERE q.scope = ? AND f.vote < 0 GROUP BY q.id "
+            "ORDER BY n DESC, MAX(f.voted_at) DESC LIMIT ?",
+            (scope, top),
+        ).fetchall()
+        return QuestionStats(
+            asked=int(asked),
+            unanswered=int(unanswered),
+            top_unanswered=[(q, int(n)) for q, n in top_unanswered],
+            downvoted=[(q, int(n)) for q, n in downvoted],
+        )

@@ -1,0 +1,61 @@
+"""Words that carry meaning in a question: for the keyword query and for picking sentences."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import snowballstemmer
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+# Question and function words: matching "why" or "was" says nothing about relevance, and
+# an FTS5 OR over them scans almost every row.
+STOPWORDS = frozenset([
+    "a", "about", "above", "after", "again", "against", "all", "also", "am", "an", "and",
+    "any", "are", "aren", "as", "at", "be", "because", "been", "before", "being", "below",
+    "between", "both", "but", "by", "can", "cannot", "could", "couldn", "did", "didn", "do",
+    "does", "doesn", "doing", "don", "down", "during", "each", "even", "ever", "few", "for",
+    "from", "further", "get", "got", "had", "has", "hasn", "have", "haven", "having", "he",
+    "her", "here", "hers", "herself", "him", "himself", "his", "how", "i", "if", "in",
+    "into", "is", "isn", "it", "its", "itself", "just", "know", "let", "like", "me", "more",
+    "most", "my", "myself", "no", "nor", "not", "now", "of", "off", "on", "once", "only",
+    "or", "other", "our", "ours", "ourselves", "out", "over", "own", "really", "said",
+    "same", "say", "says", "she", "should", "so", "some", "such", "tell", "than", "that",
+    "the", "their", "theirs", "them", "themselves", "then", "there", "these", "they",
+    "this", "those", "through", "to", "too", "under", "until", "up", "us", "very", "was",
+    "wasn", "we", "were", "weren", "what", "when", "where", "which", "while", "who", "whom",
+    "why", "will", "with", "would", "you", "your", "yours", "yourself", "yourselves", "s",
+    "t", "d", "ll", "m", "re", "ve", "whats", "hey", "pls", "please", "anything",
+    "something",
+])
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> snowballstemmer.stemmer:
+    return snowballstemmer.stemmer("english")
+
+
+def words(text: str) -> list[str]:
+    return _WORD.findall(text.casefold())
+
+
+def content_words(text: str) -> list[str]:
+    """Distinct non-stopwords, in order of first appearance."""
+    seen: dict[str, None] = {}
+    for word in words(text):
+        if word not in STOPWORDS and word not in seen:
+            seen[word] = None
+    return list(seen)
+
+
+def stems(text: str) -> set[str]:
+    return set(_stemmer().stemWords(content_words(text)))
+
+
+def fts_query(text: str) -> str | None:
+    """An FTS5 MATCH expression: any content word, each quoted so it is never syntax."""
+    terms = content_words(text)
+    if not terms:
+        return None
+    return " OR ".join(f'"{term}"' for term in terms)

@@ -1,0 +1,98 @@
+"""`python -m index …` end to end with the fake embedder (the real one is in another file)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from index.cli import run
+from index.embedder import FakeEmbedder
+
+
+@pytest.fixture
+def corpus_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "corpus"
+    (folder / "music").mkdir(parents=True)
+    (folder / "volcano.txt").write_text(
+        "Volcano erupts\n\nThe volcano erupted at dawn, covering the valley in ash.\n")
+    (folder / "music" / "tour.json").write_text(json.dumps([
+        {"id": "t1", "title": "Singer announces tour", "text": "The singer announced a world "
+         "tour starting in Lisbon.", "url": "https://example.org/tour", "date": "2024-05-01"},
+    ]))
+    (folder / "junk.bin.txt").write_bytes(b"\x00\x01\x02binary")
+    return folder
+
+
+def cli(args: list[str], capsys) -> tuple[int, str, str]:
+    code = run(args, embedder=FakeEmbedder())
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_build_info_search_ask_remove(corpus_dir: Path, tmp_path: Path, capsys) -> None:
+    index = str(tmp_path / "index")
+    code, out, err = cli(["build", "--corpus", str(corpus_dir), "--index", index], capsys)
+    assert code == 0
+    assert "2 articles read (2 new" in out and "1 files skipped" in out
+    assert "junk.bin.txt" in err
+
+    code, out, _ = cli(["info", "--index", index, "--json"], capsys)
+    assert json.loads(out)["articles"] == 2
+
+    code, out, _ = cli(["search", "world tour lisbon", "--index", index, "--json"], capsys)
+    top = json.loads(out)[0]
+    assert (top["source"], top["url"], top["date"]) == (
+        "music/tour.json", "https://example.org/tour", "2024-05-01")
+
+    code, out, _ = cli(["ask", "where does the singer's tour start?", "--index", index], capsys)
+    assert "Singer announces tour" in out and "[1]" in out
+
+    code, out, _ = cli(["build", "--corpus", str(corpus_dir), "--index", index], capsys)
+    assert "0 new, 0 updated, 2 unchanged" in out and "0 passages embedded" in out
+
+    code, out, _ = cli(["remove", top["article_id"], "--index", index], capsys)
+    assert code == 0
+    code, out, _ = cli(["remove", top["article_id"], "--index", index], capsys)
+    assert code == 1
+
+
+def test_missing_index_is_one_clear_line(tmp_path: Path, capsys) -> None:
+    code, _out, err = cli(["ask", "hello?", "--index", str(tmp_path / "none")], capsys)
+    assert code == 2
+    assert err.startswith("error: No index at") and err.count("\n") == 1
+
+
+def test_empty_corpus_leaves_the_index_alone(corpus_dir: Path, tmp_path: Path, capsys) -> None:
+    index = str(tmp_path / "index")
+    cli(["build", "--corpus", str(corpus_dir), "--index", index], capsys)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, _, err = cli(["build", "--corpus", str(empty), "--index", index], capsys)
+    assert code == 2 and "No articles found" in err
+    code, out, _ = cli(["info", "--index", index, "--json"], capsys)
+    assert json.loads(out)["articles"] == 2
+
+
+def test_overlong_question_is_refused(corpus_dir: Path, tmp_path: Path, capsys) -> None:
+    index = str(tmp_path / "index")
+    cli(["build", "--corpus", str(corpus_dir), "--index", index], capsys)
+    code, _, err = cli(["ask", "x" * 10_000, "--index", index], capsys)
+    assert code == 2 and "10,000 characters" in err
+
+
+def test_rebuild_replaces_an_index_made_with_another_model(
+    corpus_dir: Path, tmp_path: Path, capsys
+) -> None:
+    index = str(tmp_path / "index")
+    assert run(["build", "--corpus", str(corpus_dir), "--index", index],
+               embedder=FakeEmbedder(dim=32)) == 0
+    capsys.readouterr()
+    code, _, err = cli(["ask", "volcano?", "--index", index], capsys)
+    assert code == 2 and "--rebuild" in err
+    code, out, _ = cli(["build", "--rebuild", "--corpus", str(corpus_dir), "--index", index],
+                       capsys)
+    assert code == 0 and "2 new" in out
+    code, out, _ = cli(["info", "--index", index, "--json"], capsys)
+    assert json.loads(out)["dim"] == 64
