@@ -184,7 +184,8 @@ def _query(args: argparse.Namespace, library: Library, out: TextIO) -> None:
 
 
 def run(argv: Sequence[str] | None = None, *, embedder: Embedder | None = None,
-        out: TextIO = sys.stdout) -> int:
+        out: TextIO | None = None) -> int:
+    out = out or sys.stdout
     args = _parser().parse_args(argv)
     folder = args.index or default_index_dir()
     try:

@@ -27,7 +27,7 @@ from index.embedder import Embedder
 from index.errors import EmptyIndexError, IndexMissingError, QuestionError
 from index.ingest import IngestPlan, PlannedArticle, embedding_text, plan_ingest
 from index.manifest import FORMAT_VERSION, MANIFEST_NAME, Manifest
-from index.ranking import distinct_articles, reciprocal_rank_fusion
+from index.ranking import drop_near_duplicates, rank_articles
 from index.results import AddReport, Answer, ArticleInfo, Hit, IndexInfo, QuestionStats
 from index.store import GLOBAL_SCOPE, NewPassage, Store, scope_of, utc_now, visible_scopes
 from index.terms import fts_query
@@ -252,18 +252,16 @@ class Library:
         self._selectors[scopes] = (self._generation, selector)
         return selector
 
-    def _ranked(self, query: str, vector: np.ndarray | None, scopes: tuple[str, ...],
-                mode: SearchMode) -> list[tuple[int, float]]:
-        rankings: list[list[tuple[int, float]]] = []
+    def _rankings(self, query: str, vector: np.ndarray | None, scopes: tuple[str, ...],
+                  mode: SearchMode) -> list[list[tuple[int, float]]]:
+        rankings = []
         if mode in ("dense", "hybrid") and vector is not None:
             rankings.append(self._dense.search(vector, CANDIDATE_POOL, self._selector(scopes)))
         if mode in ("keyword", "hybrid"):
             match = fts_query(query)
             rankings.append(
                 self._store.keyword_search(match, scopes, CANDIDATE_POOL) if match else [])
-        if mode != "hybrid":
-            return rankings[0]
-        return reciprocal_rank_fusion([[pid for pid, _ in ranking] for ranking in rankings])
+        return rankings
 
     def _search(self, query: str, vector: np.ndarray | None, guild_id: int | None, k: int,
                 mode: SearchMode) -> list[Hit]:
@@ -274,14 +272,11 @@ class Library:
                 f"The index at {self.folder} holds no articles yet. Add some with "
                 f"`python -m index build --corpus PATH` (or /library add in Discord)."
             )
-        ranked = self._ranked(query, vector, scopes, mode)
-        rows = self._store.passages([pid for pid, _ in ranked])
-        kept = distinct_articles(
-            ranked,
-            lambda pid: rows[pid].article_id if pid in rows else None,
-            self._store.vectors,
-            k,
-        )
+        rankings = self._rankings(query, vector, scopes, mode)
+        rows = self._store.passages([pid for ranking in rankings for pid, _ in ranking])
+        articles = rank_articles(
+            rankings, lambda pid: rows[pid].article_id if pid in rows else None)
+        kept = drop_near_duplicates(articles, self._store.vectors, k)
         return [
             Hit(rank=rank, score=round(score, 6), article_id=rows[pid].article_id,
                 title=rows[pid].title, source=rows[pid].source, url=rows[pid].url,
@@ -333,6 +328,7 @@ class Library:
             dim=manifest.dim, faiss_type=manifest.faiss_type,
             articles=self._store.count("articles", scopes),
             passages=self._store.count("passages", scopes),
+            dense_vectors=self._dense.size,
             created_at=manifest.created_at,
             updated_at=self._store.updated_at() or manifest.updated_at,
         )

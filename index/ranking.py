@@ -1,8 +1,9 @@
-"""Combining rankings and thinning them to distinct articles."""
+"""Combining rankings of passages into a ranking of distinct articles."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
+from typing import TypeVar
 
 import numpy as np
 
@@ -11,39 +12,63 @@ RRF_K = 60
 # Passages this similar are the same story told twice (syndicated copies, reposts).
 NEAR_DUPLICATE_COSINE = 0.95
 
+Item = TypeVar("Item", bound=Hashable)
+Ranking = Sequence[tuple[int, float]]  # (passage id, score), best first
 
-def reciprocal_rank_fusion(
-    rankings: Sequence[Sequence[int]], k: int = RRF_K
-) -> list[tuple[int, float]]:
-    """Items (best first in each ranking) by the sum of 1 / (k + rank), best first."""
-    fused: dict[int, float] = {}
+
+def reciprocal_rank_fusion(rankings: Sequence[Sequence[Item]], k: int = RRF_K) -> dict[Item, float]:
+    """Each item's sum of 1 / (k + rank) over the rankings it appears in."""
+    fused: dict[Item, float] = {}
     for ranking in rankings:
         for rank, item in enumerate(ranking, start=1):
             fused[item] = fused.get(item, 0.0) + 1.0 / (k + rank)
-    return sorted(fused.items(), key=lambda pair: (-pair[1], pair[0]))
+    return fused
 
 
-def distinct_articles(
-    ranked: Sequence[tuple[int, float]],
-    article_of: Callable[[int], str | None],
-    vectors_of: Callable[[list[int]], np.ndarray],
-    k: int,
+def rank_articles(
+    rankings: Sequence[Ranking], article_of: Callable[[int], str | None]
 ) -> list[tuple[int, float]]:
-    """The best passage of each article, skipping near-copies of a passage already kept."""
-    kept: list[tuple[int, float]] = []
-    seen_articles: set[str] = set()
-    candidates = []
-    for passage_id, score in ranked:
-        article = article_of(passage_id)
-        if article is None or article in seen_articles:
-            continue
-        seen_articles.add(article)
-        candidates.append((passage_id, score))
-        if len(candidates) == 4 * k:
-            break
+    """One (passage id, score) per article, best article first.
+
+    One ranking: each article's best passage with its own score. Several: articles are
+    fused by their rank in each (an article is as good as its best passage there), and each
+    article is shown through the passage the rankings agree on most.
+    """
+    if len(rankings) == 1:
+        best: dict[str, tuple[int, float]] = {}
+        for passage_id, score in rankings[0]:
+            article = article_of(passage_id)
+            if article is not None and article not in best:
+                best[article] = (passage_id, score)
+        return list(best.values())
+    article_rankings = []
+    for ranking in rankings:
+        ordered: dict[str, None] = {}
+        for passage_id, _ in ranking:
+            article = article_of(passage_id)
+            if article is not None:
+                ordered.setdefault(article)
+        article_rankings.append(list(ordered))
+    article_scores = reciprocal_rank_fusion(article_rankings)
+    passage_scores = reciprocal_rank_fusion([[pid for pid, _ in r] for r in rankings])
+    shown: dict[str, int] = {}
+    for passage_id, _ in sorted(passage_scores.items(), key=lambda pair: -pair[1]):
+        shown.setdefault(article_of(passage_id), passage_id)
+    return [
+        (shown[article], score)
+        for article, score in sorted(article_scores.items(), key=lambda pair: (-pair[1], pair[0]))
+    ]
+
+
+def drop_near_duplicates(
+    candidates: Sequence[tuple[int, float]], vectors_of: Callable[[list[int]], np.ndarray], k: int
+) -> list[tuple[int, float]]:
+    """The first k candidates, skipping any whose passage nearly copies one already kept."""
+    candidates = list(candidates[: 4 * k])
     if not candidates:
-        return kept
+        return []
     vectors = vectors_of([passage_id for passage_id, _ in candidates])
+    kept: list[tuple[int, float]] = []
     kept_rows: list[int] = []
     for row, candidate in enumerate(candidates):
         if kept_rows and float(np.max(vectors[kept_rows] @ vectors[row])) >= NEAR_DUPLICATE_COSINE:

@@ -97,6 +97,7 @@ class IndexInfo:
     faiss_type: str
     articles: int
     passages: int
+    dense_vectors: int  # all scopes; equals the passage count of a healthy index
     created_at: str
     updated_at: str
 

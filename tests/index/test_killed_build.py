@@ -40,7 +40,7 @@ def test_killed_build_leaves_a_usable_index(tmp_path: Path, fake_embedder: FakeE
     folder = tmp_path / "index"
     first = Library.open(folder, fake_embedder, create=True)
     first.build(STORIES)
-    before = first.search("volcano ash lava", k=1)
+    before = [(hit.article_id, hit.passage) for hit in first.search("volcano ash lava", k=1)]
     first.close()
 
     project = Path(__file__).resolve().parents[2]
@@ -58,11 +58,12 @@ def test_killed_build_leaves_a_usable_index(tmp_path: Path, fake_embedder: FakeE
     assert child.returncode == -signal.SIGKILL
 
     reopened = Library.open(folder, fake_embedder)
-    assert reopened.search("volcano ash lava", k=1) == before
+    after = reopened.search("volcano ash lava", k=1)
+    assert [(hit.article_id, hit.passage) for hit in after] == before
     info = reopened.info()
     assert 3 < info.articles < 3003, "the kill should land between two committed batches"
-    dense_hits = reopened.search("garden note tulips", k=5, mode="dense")
-    assert len(dense_hits) == 5
+    # dense.faiss was written before the kill; reopening rebuilds it from SQLite's vectors.
+    assert info.dense_vectors == info.passages
     committed = info.articles - 3
     report = reopened.add_articles(
         [Article(f"Note {n}", f"Garden note {n} about tulips.", f"note-{n}.txt")
