@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
+from dotenv import load_dotenv
 from tqdm import tqdm
 
 from corpus import load_path
@@ -186,6 +187,7 @@ def _query(args: argparse.Namespace, library: Library, out: TextIO) -> None:
 def run(argv: Sequence[str] | None = None, *, embedder: Embedder | None = None,
         out: TextIO | None = None) -> int:
     out = out or sys.stdout
+    load_dotenv()  # the same .env as the bot, so SPOTLIGHT_DATA_DIR moves both
     args = _parser().parse_args(argv)
     folder = args.index or default_index_dir()
     try:

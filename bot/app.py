@@ -1,0 +1,98 @@
+"""`python run_bot.py [--console]`: settings, logging, the index, then Discord or the console."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+import discord
+
+from bot.settings import Settings
+from corpus.errors import CorpusError
+from index.errors import IndexError_
+
+NO_TOKEN_NOTE = (
+    "No DISCORD_TOKEN set, so this is the console instead of Discord.\n"
+    "To get a token: https://discord.com/developers/applications > New Application > Bot > "
+    "Reset Token.\n"
+    "Put it in .env as DISCORD_TOKEN=... (see .env.example) and run this again."
+)
+BAD_TOKEN = (
+    "Discord rejected the token: check DISCORD_TOKEN in .env "
+    "(Bot > Reset Token in the developer portal gives a new one)."
+)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="run_bot.py", description="Run the Spotlight Discord bot (or its console)."
+    )
+    parser.add_argument(
+        "--console", action="store_true", help="answer questions in this terminal, no Discord"
+    )
+    return parser.parse_args(argv)
+
+
+def open_library(settings: Settings):  # -> index.library.Library (imported late: loads torch)
+    """Open (or create) the index; an empty one is built from the bundled corpus first."""
+    import corpus
+    from index.embedder import SentenceTransformerEmbedder
+    from index.library import Library
+
+    library = Library.open(settings.index_dir, SentenceTransformerEmbedder(), create=True)
+    if library.count_articles() == 0:
+        if not settings.corpus_dir.exists():
+            print(
+                f"The index is empty and {settings.corpus_dir} does not exist; "
+                "answers will say the articles don't cover it."
+            )
+            return library
+        loaded = corpus.load_path(settings.corpus_dir)
+        report = library.build(loaded.articles)
+        print(
+            f"Built the index from {settings.corpus_dir}: {len(loaded.articles)} articles, "
+            f"{report.passages} passages, {len(loaded.skipped)} files skipped."
+        )
+    return library
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except ValueError as error:
+        print(f"Configuration error: {error}", file=sys.stderr)
+        return 2
+    console = args.console or not settings.token
+    level = logging.getLevelName(settings.log_level)
+    if console and level > logging.DEBUG:
+        level = max(level, logging.WARNING)  # in the console, the terminal is the conversation
+    discord.utils.setup_logging(level=level)
+    try:
+        library = open_library(settings)
+    except (IndexError_, CorpusError) as error:  # e.g. built with another model: says how to fix
+        print(error, file=sys.stderr)
+        return 2
+    try:
+        if console:
+            if not args.console:
+                print(NO_TOKEN_NOTE)
+            from bot.console import run_console
+
+            run_console(library, max_question_chars=settings.max_question_chars)
+            return 0
+        from bot.client import ShardedSpotlightBot, SpotlightBot
+
+        bot_class = ShardedSpotlightBot if settings.sharded else SpotlightBot
+        bot = bot_class(settings=settings, library=library)
+        try:
+            # log_handler=None: logging is already set up above.
+            bot.run(settings.token, log_handler=None)
+        except discord.LoginFailure:
+            print(BAD_TOKEN, file=sys.stderr)
+            return 2
+        return 0
+    finally:
+        library.close()

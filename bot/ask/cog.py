@@ -1,0 +1,135 @@
+"""`/ask`, questions by mention, and follow-ups by reply: thin glue over bot.ask.answering."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.ask.answering import FOLLOW_UP_HINT, AnsweredQuestion, answer_question, compose_followup
+from bot.errors import describe_error
+from bot.feedback.buttons import feedback_view
+from bot.render import answer_embed, plain_message
+from bot.services import Services
+from index.library import normalise_question
+
+log = logging.getLogger(__name__)
+
+
+class AskCog(commands.Cog):
+    def __init__(self, bot: commands.Bot, services: Services) -> None:
+        self.bot = bot
+        self.services = services
+
+    def _check(self, text: str, *, guild_id: int | None, user_id: int) -> str:
+        """The member's question, normalised; raises QuestionError or CommandOnCooldown.
+
+        A question that is too long is refused before it costs a cooldown turn.
+        """
+        asked = normalise_question(text, self.services.settings.max_question_chars)
+        self.services.check_cooldown(guild_id, user_id, "ask")
+        return asked
+
+    async def _ask(
+        self, asked: str, *, guild_id: int | None, user_id: int, previous: str | None = None
+    ) -> AnsweredQuestion:
+        """Ask the library; `previous` is the question of the answer a follow-up replies to."""
+        question = asked
+        if previous is not None:
+            question = compose_followup(
+                previous, asked, max_chars=self.services.settings.max_question_chars
+            )
+        return await asyncio.to_thread(
+            answer_question, self.services.library, question, guild_id=guild_id, user_id=user_id
+        )
+
+    async def _remember(self, message: discord.Message, result: AnsweredQuestion) -> None:
+        await asyncio.to_thread(
+            self.services.state.remember_answer,
+            message.id,
+            question=result.question,
+            question_id=result.question_id,
+            guild_id=message.guild.id if message.guild else None,
+            channel_id=message.channel.id,
+        )
+
+    @app_commands.command(
+        name="ask", description="Ask about celebrities in the news; I answer from my articles."
+    )
+    @app_commands.describe(
+        question="Your question, e.g. why was Kim criticized?",
+        private="Only you see the answer (default: everyone in the channel)",
+    )
+    async def ask(
+        self, interaction: discord.Interaction, question: str, private: bool = False
+    ) -> None:
+        # Cheap checks first, so their errors are the (ephemeral) first response; then
+        # defer, because the search may take longer than the 3 s Discord allows.
+        asked = self._check(question, guild_id=interaction.guild_id, user_id=interaction.user.id)
+        await interaction.response.defer(ephemeral=private, thinking=True)
+        result = await self._ask(asked, guild_id=interaction.guild_id, user_id=interaction.user.id)
+        embed = answer_embed(result.answer, asked=asked, footer=None if private else FOLLOW_UP_HINT)
+        message = await interaction.followup.send(
+            embed=embed, view=feedback_view(result.question_id), ephemeral=private, wait=True
+        )
+        if not private:
+            await self._remember(message, result)
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        me = self.bot.user
+        if message.author.bot or message.guild is None or me is None:
+            return
+        # Not `me.mentioned_in(message)`: that is also true for @everyone.
+        if not any(user.id == me.id for user in message.mentions):
+            return
+        replied_to = message.reference.message_id if message.reference else None
+        context = (
+            await asyncio.to_thread(self.services.state.answer_context, replied_to)
+            if replied_to is not None
+            else None
+        )
+        # Follow-ups continue a conversation wherever the answer is; fresh questions by
+        # mention only in the server's answer channels, when it chose some.
+        if context is None and not self._answers_in(message):
+            return
+        try:
+            asked = self._check(
+                message.content, guild_id=message.guild.id, user_id=message.author.id
+            )
+            result = await self._ask(
+                asked,
+                guild_id=message.guild.id,
+                user_id=message.author.id,
+                previous=context.question if context else None,
+            )
+            reply = await message.channel.send(
+                embed=answer_embed(result.answer, asked=asked, footer=FOLLOW_UP_HINT),
+                view=feedback_view(result.question_id),
+                reference=message.to_reference(fail_if_not_exists=False),
+                mention_author=False,
+            )
+            await self._remember(reply, result)
+        except Exception as error:
+            await self._reply_error(message, error)
+
+    def _answers_in(self, message: discord.Message) -> bool:
+        channels = self.services.state.guild(message.guild.id).answer_channels
+        if not channels:
+            return True
+        parent_id = getattr(message.channel, "parent_id", None)  # threads follow their channel
+        return message.channel.id in channels or parent_id in channels
+
+    async def _reply_error(self, message: discord.Message, error: Exception) -> None:
+        reply = describe_error(error)
+        try:
+            await message.channel.send(
+                plain_message(reply.message),
+                reference=message.to_reference(fail_if_not_exists=False),
+                mention_author=False,
+            )
+        except discord.HTTPException:
+            log.warning("Could not reply to message %s", message.id, exc_info=True)

@@ -1,0 +1,112 @@
+"""The Discord client: wires the services into the cogs and syncs the slash commands.
+
+`SpotlightBot` is a `commands.Bot`; `ShardedSpotlightBot` is the same bot on
+`commands.AutoShardedBot`, for deployments past ~2,500 servers (where Discord requires
+sharding). Both share every line through `SpotlightMixin`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import discord
+from discord.ext import commands
+
+from bot.ask.cog import AskCog
+from bot.config.cog import ConfigCog
+from bot.errors import SpotlightTree
+from bot.feedback.buttons import FeedbackButton
+from bot.help.cog import HelpCog
+from bot.library.cog import LibraryCog
+from bot.services import Services
+from bot.settings import Settings
+from bot.sources.cog import SourcesCog
+from bot.state import BotState
+from index.library import Library
+
+log = logging.getLogger(__name__)
+
+
+def default_intents() -> discord.Intents:
+    """No privileged intents: a message that mentions the bot carries its content anyway."""
+    return discord.Intents(guilds=True, guild_messages=True)
+
+
+class SpotlightMixin:
+    """Everything Spotlight adds to a discord.py bot class (plain or auto-sharded)."""
+
+    services: Services
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        library: Library,
+        state: BotState | None = None,
+        sync_commands: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        options: dict[str, Any] = {
+            "command_prefix": commands.when_mentioned,  # required; no prefix commands exist
+            "intents": default_intents(),
+            "allowed_mentions": discord.AllowedMentions.none(),
+            "help_command": None,
+            "tree_cls": SpotlightTree,
+        }
+        options.update(kwargs)
+        super().__init__(**options)
+        self.services = Services(
+            settings=settings,
+            library=library,
+            state=state if state is not None else BotState.open(settings.state_path),
+        )
+        self._owns_state = state is None
+        self.sync_commands = sync_commands
+
+    async def setup_hook(self) -> None:
+        for cog in (
+            AskCog(self, self.services),
+            SourcesCog(self.services),
+            HelpCog(self.services),
+            LibraryCog(self.services),
+            ConfigCog(self.services),
+        ):
+            await self.add_cog(cog)
+        # Feedback buttons carry their question id, so answers sent before a restart work.
+        self.add_dynamic_items(FeedbackButton)
+        if self.sync_commands:
+            await self.sync_app_commands()
+
+    async def sync_app_commands(self) -> None:
+        """To the development server when set (instant), else globally (up to an hour)."""
+        guild_id = self.services.settings.dev_guild_id
+        if guild_id is not None:
+            guild = discord.Object(id=guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+            log.info("Synced %d commands to development server %s", len(synced), guild_id)
+        else:
+            synced = await self.tree.sync()
+            log.info("Synced %d global commands", len(synced))
+
+    async def on_message(self, message: discord.Message) -> None:
+        # Replaces commands.Bot's prefix-command processing: questions by mention are
+        # handled by the ask cog's listener, and there are no prefix commands.
+        return
+
+    async def on_ready(self) -> None:
+        log.info("Logged in as %s in %d servers", self.user, len(self.guilds))
+
+    async def close(self) -> None:
+        await super().close()
+        if self._owns_state:
+            self.services.state.close()
+
+
+class SpotlightBot(SpotlightMixin, commands.Bot):
+    pass
+
+
+class ShardedSpotlightBot(SpotlightMixin, commands.AutoShardedBot):
+    pass

@@ -1,0 +1,44 @@
+"""`/sources topic:<text>`: the distinct articles held on a topic, with dates."""
+
+from __future__ import annotations
+
+import asyncio
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.render import hits_embed
+from bot.services import Services
+from index.errors import EmptyIndexError
+from index.library import Library, normalise_question
+from index.results import Hit
+
+SOURCES_SHOWN = 10
+NO_SOURCES = "I don't hold any articles on that yet."
+
+
+def find_sources(library: Library, topic: str, *, guild_id: int | None) -> list[Hit]:
+    """Best-matching articles, one hit each (blocking); none when the library is empty."""
+    try:
+        return library.search(topic, guild_id=guild_id, k=SOURCES_SHOWN)
+    except EmptyIndexError:
+        return []
+
+
+class SourcesCog(commands.Cog):
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    @app_commands.command(name="sources", description="List the articles I hold on a topic.")
+    @app_commands.describe(topic="A person, event or subject, e.g. Met Gala")
+    async def sources(self, interaction: discord.Interaction, topic: str) -> None:
+        topic = normalise_question(topic, self.services.settings.max_question_chars)
+        self.services.check_cooldown(interaction.guild_id, interaction.user.id, "sources")
+        await interaction.response.defer(thinking=True)
+        hits = await asyncio.to_thread(
+            find_sources, self.services.library, topic, guild_id=interaction.guild_id
+        )
+        await interaction.followup.send(
+            embed=hits_embed(f"Articles on “{topic}”", hits, empty=NO_SOURCES)
+        )
