@@ -36,25 +36,26 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def open_library(settings: Settings):  # -> index.library.Library (imported late: loads torch)
-    """Open (or create) the index; an empty one is built from the bundled corpus first."""
+    """Open (or create) the index and bring it up to date with the operator's corpus folder:
+    only new or changed files are embedded, so a restart after adding files is cheap."""
     import corpus
     from index.embedder import SentenceTransformerEmbedder
     from index.library import Library
 
     library = Library.open(settings.index_dir, SentenceTransformerEmbedder(), create=True)
-    if library.count_articles() == 0:
-        if not settings.corpus_dir.exists():
-            print(
-                f"The index is empty and {settings.corpus_dir} does not exist; "
-                "answers will say the articles don't cover it."
-            )
-            return library
-        loaded = corpus.load_path(settings.corpus_dir)
-        report = library.build(loaded.articles)
-        print(
-            f"Built the index from {settings.corpus_dir}: {len(loaded.articles)} articles, "
-            f"{report.passages} passages, {len(loaded.skipped)} files skipped."
-        )
+    if not settings.corpus_dir.exists():
+        print(f"{settings.corpus_dir} does not exist; serving the index as it is.")
+        return library
+    loaded = corpus.load_path(settings.corpus_dir)
+    if not loaded.articles:
+        print(f"{settings.corpus_dir} holds no readable articles; serving the index as it is.")
+        return library
+    report = library.build(loaded.articles)
+    print(
+        f"Index up to date with {settings.corpus_dir}: {len(loaded.articles)} articles "
+        f"({len(report.added)} new, {len(report.updated)} updated, {len(report.removed)} "
+        f"removed), {report.passages} passages embedded, {len(loaded.skipped)} files skipped."
+    )
     return library
 
 

@@ -48,7 +48,9 @@ class SentenceTransformerEmbedder:
 
     def __init__(self, model_path: Path | None = None, *, batch_size: int = 64) -> None:
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
 
+        transformers_logging.disable_progress_bar()  # a bar per start clutters the console
         self.model_path = model_path or bundled_model_path()
         self.model = SentenceTransformer(str(self.model_path), device="cpu")
         self.name = DEFAULT_MODEL_NAME if model_path is None else self.model_path.name
