@@ -38,6 +38,8 @@ class Settings:
     max_upload_bytes: int = 2_000_000
     fetch_timeout: float = 10.0
     fetch_max_bytes: int = 2_000_000
+    # Off: a moderator's link could otherwise make the bot read the host's own network.
+    allow_private_urls: bool = False
     log_level: str = "INFO"
     sharded: bool = False  # AutoShardedBot: needed past ~2,500 servers
 
@@ -79,6 +81,7 @@ class Settings:
             max_upload_bytes=values.get("SPOTLIGHT_MAX_UPLOAD_BYTES", _positive_int, 2_000_000),
             fetch_timeout=values.get("SPOTLIGHT_FETCH_TIMEOUT", _positive_float, 10.0),
             fetch_max_bytes=values.get("SPOTLIGHT_FETCH_MAX_BYTES", _positive_int, 2_000_000),
+            allow_private_urls=values.get("SPOTLIGHT_ALLOW_PRIVATE_URLS", _bool, False),
             log_level=log_level,
             sharded=values.get("SPOTLIGHT_SHARDED", _bool, False),
         )

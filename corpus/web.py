@@ -5,7 +5,9 @@ Blocking on purpose (urllib); the bot calls it from a worker thread.
 
 from __future__ import annotations
 
+import ipaddress
 import re
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -25,37 +27,57 @@ _FEED_ROOT = re.compile(rb"<(?:rss|feed|rdf:RDF)[\s>]")
 _SNIFF_BYTES = 2048
 
 
-class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
-    """Follow redirects only to http(s): urllib alone would also follow one to ftp://."""
+def _refuse_private_host(url: str) -> None:
+    """A moderator's link must not make the bot read the host's own network (SSRF)."""
+    host = urlsplit(url).hostname or ""
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except (socket.gaierror, UnicodeError):
+        raise CorpusError(f"could not resolve {host}") from None
+    if not all(ipaddress.ip_address(address.split("%")[0]).is_global for address in addresses):
+        raise CorpusError(f"{host} is a private or local address; only public links can be added")
+
+
+class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow redirects only to http(s) (urllib alone would follow one to ftp://), and
+    only to public hosts unless private ones are allowed."""
+
+    def __init__(self, allow_private_hosts: bool) -> None:
+        self.allow_private_hosts = allow_private_hosts
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[override]
         if urlsplit(newurl).scheme not in ("http", "https"):
             raise CorpusError("the page redirects to a link that is not http(s)")
+        if not self.allow_private_hosts:
+            _refuse_private_host(newurl)
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-_OPENER = urllib.request.build_opener(_HttpOnlyRedirects)
-
-
 def fetch_url(
-    url: str, *, timeout: float = 10.0, max_bytes: int = 2_000_000, max_feed_items: int = 20
+    url: str, *, timeout: float = 10.0, max_bytes: int = 2_000_000, max_feed_items: int = 20,
+    allow_private_hosts: bool = False,
 ) -> list[Article]:
     """The article at `url`, or one article per entry when it is a feed.
 
-    Raises CorpusError with a short message for a bad link, an HTTP error, a timeout,
-    a body over `max_bytes`, or a page with no article text.
+    Raises CorpusError with a short message for a bad link, a private or local host
+    (unless allowed), an HTTP error, a timeout, a body over `max_bytes`, or a page with
+    no article text.
     """
     url = url.strip()
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise CorpusError("only http:// and https:// links are supported")
-    body, content_type, final_url = _download(url, timeout=timeout, max_bytes=max_bytes)
+    if not allow_private_hosts:
+        _refuse_private_host(url)
+    opener = urllib.request.build_opener(_CheckedRedirects(allow_private_hosts))
+    body, content_type, final_url = _download(opener, url, timeout=timeout, max_bytes=max_bytes)
     if _is_feed(body, content_type):
         return _feed_articles(body, max_items=max_feed_items, feed_url=final_url)
     return [_page_article(body, final_url)]
 
 
-def _download(url: str, *, timeout: float, max_bytes: int) -> tuple[bytes, str, str]:
+def _download(opener: urllib.request.OpenerDirector, url: str, *, timeout: float,
+              max_bytes: int) -> tuple[bytes, str, str]:
     request = urllib.request.Request(
         url,
         headers={
@@ -68,7 +90,7 @@ def _download(url: str, *, timeout: float, max_bytes: int) -> tuple[bytes, str, 
     # `timeout` bounds each socket wait; the deadline bounds a server that trickles.
     deadline = time.monotonic() + timeout
     try:
-        with _OPENER.open(request, timeout=timeout) as response:
+        with opener.open(request, timeout=timeout) as response:
             declared = response.headers.get("Content-Length")
             if declared and declared.isdigit() and int(declared) > max_bytes:
                 raise too_large

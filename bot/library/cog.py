@@ -13,13 +13,14 @@ import discord
 from discord import app_commands, ui
 from discord.ext import commands
 
+import corpus
 from bot.errors import UserFacingError, report_error
 from bot.library.ingest import (
+    MAX_ARTICLES_PER_ADD,
     add_blocking,
     add_summary,
     check_upload,
     check_url,
-    fetch_articles_blocking,
     parse_upload_blocking,
     pasted_article,
 )
@@ -120,10 +121,12 @@ class LibraryCog(commands.GroupCog, group_name="library", group_description="Cur
             url = check_url(url)
             await interaction.response.defer(ephemeral=True, thinking=True)
             articles = await asyncio.to_thread(
-                fetch_articles_blocking,
+                corpus.fetch_url,
                 url,
                 timeout=settings.fetch_timeout,
                 max_bytes=settings.fetch_max_bytes,
+                max_feed_items=MAX_ARTICLES_PER_ADD,
+                allow_private_hosts=settings.allow_private_urls,
             )
         elif file:
             check_upload(file.filename, file.size, max_bytes=settings.max_upload_bytes)

@@ -54,10 +54,6 @@ def _size(size: int) -> str:
     return f"{size / 1_000_000:.1f} MB" if size >= 100_000 else f"{size / 1000:.0f} kB"
 
 
-def fetch_articles_blocking(url: str, *, timeout: float, max_bytes: int) -> list[Article]:
-    return corpus.fetch_url(url, timeout=timeout, max_bytes=max_bytes)
-
-
 def parse_upload_blocking(filename: str, data: bytes) -> list[Article]:
     return corpus.parse_document(filename, data, source=f"upload:{filename}")
 

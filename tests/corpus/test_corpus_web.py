@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import threading
+import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+import corpus.web as web
 from corpus import Article, CorpusError, fetch_url
+
+# The test server is on loopback, which fetch_url refuses unless told otherwise.
+fetch_local = functools.partial(fetch_url, allow_private_hosts=True)
 
 ARTICLE_PAGE = b"""<!doctype html><html><head><title>Kim in Japan | Gossip Site</title>
 <meta property="og:title" content="Kim in Japan">
@@ -115,7 +121,7 @@ def server() -> Iterator[str]:
 
 
 def test_article_page(server: str) -> None:
-    [article] = fetch_url(f"{server}/article")
+    [article] = fetch_local(f"{server}/article")
     assert article.title == "Kim in Japan"
     assert article.date == "2023-07-30"
     assert article.url == article.source == f"{server}/article"
@@ -125,12 +131,12 @@ def test_article_page(server: str) -> None:
 
 
 def test_redirect_is_followed_and_the_final_url_recorded(server: str) -> None:
-    [article] = fetch_url(f"{server}/redirect")
+    [article] = fetch_local(f"{server}/redirect")
     assert article.source == f"{server}/article"
 
 
 def test_rss_feed_gives_one_article_per_entry_with_text(server: str) -> None:
-    articles = fetch_url(f"{server}/feed.rss")
+    articles = fetch_local(f"{server}/feed.rss")
     assert articles == [
         Article(
             title="Kim in Japan",
@@ -150,11 +156,12 @@ def test_rss_feed_gives_one_article_per_entry_with_text(server: str) -> None:
 
 
 def test_feed_items_are_capped(server: str) -> None:
-    assert [a.title for a in fetch_url(f"{server}/feed.rss", max_feed_items=1)] == ["Kim in Japan"]
+    articles = fetch_local(f"{server}/feed.rss", max_feed_items=1)
+    assert [a.title for a in articles] == ["Kim in Japan"]
 
 
 def test_atom_feed_served_as_plain_xml_is_sniffed(server: str) -> None:
-    [article] = fetch_url(f"{server}/feed-as-xml")
+    [article] = fetch_local(f"{server}/feed-as-xml")
     assert (article.title, article.text, article.date) == (
         "Entry one",
         "The first entry text.",
@@ -177,7 +184,7 @@ def test_fetch_errors_are_short_and_clear(
     server: str, path: str, kwargs: dict[str, float], message: str
 ) -> None:
     with pytest.raises(CorpusError) as caught:
-        fetch_url(f"{server}{path}", **kwargs)
+        fetch_local(f"{server}{path}", **kwargs)
     assert str(caught.value).startswith(message)
 
 
@@ -192,4 +199,16 @@ def test_only_http_links_are_accepted(url: str) -> None:
 def test_unreachable_host_is_a_clear_error() -> None:
     # Port 9 on loopback: nothing listens there, so the connection is refused at once.
     with pytest.raises(CorpusError, match=r"could not reach 127\.0\.0\.1"):
-        fetch_url("http://127.0.0.1:9/", timeout=2)
+        fetch_local("http://127.0.0.1:9/", timeout=2)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "10.1.2.3", "192.168.0.10", "[::1]"])
+def test_private_and_local_hosts_are_refused_by_default(host: str) -> None:
+    with pytest.raises(CorpusError, match="private or local address"):
+        fetch_url(f"http://{host}/article")
+
+
+def test_a_redirect_to_a_private_host_is_refused(server: str) -> None:
+    opener = urllib.request.build_opener(web._CheckedRedirects(allow_private_hosts=False))
+    with pytest.raises(CorpusError, match="private or local address"):
+        web._download(opener, f"{server}/redirect", timeout=5, max_bytes=1_000_000)
