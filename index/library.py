@@ -68,6 +68,7 @@ class Library:
         self._write_lock = threading.Lock()
         self._refresh_lock = threading.Lock()
         self._generation = store.generation()
+        self._counts: dict[tuple[str, ...], tuple[int, int]] = {}
         self._selectors: dict[tuple[str, ...], tuple[int, faiss.IDSelector | None]] = {}
 
     # -- opening ------------------------------------------------------------------------
@@ -252,22 +253,33 @@ class Library:
         self._selectors[scopes] = (self._generation, selector)
         return selector
 
+    def _has_passages(self, scopes: tuple[str, ...]) -> bool:
+        """Counted once per index generation, not per question."""
+        key = ("count", *scopes)
+        cached = self._counts.get(key)
+        if cached is None or cached[0] != self._generation:
+            cached = (self._generation, self._store.count("passages", scopes))
+            self._counts[key] = cached
+        return cached[1] > 0
+
     def _rankings(self, query: str, vector: np.ndarray | None, scopes: tuple[str, ...],
                   mode: SearchMode) -> list[list[tuple[int, float]]]:
         rankings = []
+        selector = self._selector(scopes)
         if mode in ("dense", "hybrid") and vector is not None:
-            rankings.append(self._dense.search(vector, CANDIDATE_POOL, self._selector(scopes)))
+            rankings.append(self._dense.search(vector, CANDIDATE_POOL, selector))
         if mode in ("keyword", "hybrid"):
             match = fts_query(query)
+            filter_scopes = None if selector is None else scopes
             rankings.append(
-                self._store.keyword_search(match, scopes, CANDIDATE_POOL) if match else [])
+                self._store.keyword_search(match, filter_scopes, CANDIDATE_POOL) if match else [])
         return rankings
 
     def _search(self, query: str, vector: np.ndarray | None, guild_id: int | None, k: int,
                 mode: SearchMode) -> list[Hit]:
         self._refresh_if_stale()
         scopes = visible_scopes(guild_id)
-        if self._store.count("passages", scopes) == 0:
+        if not self._has_passages(scopes):
             raise EmptyIndexError(
                 f"The index at {self.folder} holds no articles yet. Add some with "
                 f"`python -m index build --corpus PATH` (or /library add in Discord)."

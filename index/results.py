@@ -48,6 +48,8 @@ class Answer:
     quotes: list[Quote] = field(default_factory=list)
     citations: list[Citation] = field(default_factory=list)
     hits: list[Hit] = field(default_factory=list)
+    # Best cosine between the question and a hit's passage: what abstention is decided on.
+    evidence: float = 0.0
 
     @property
     def answer(self) -> str | None:
@@ -60,6 +62,7 @@ class Answer:
             "question": self.question,
             "abstained": self.abstained,
             "answer": self.answer,
+            "evidence": round(self.evidence, 4),
             "citations": [asdict(citation) for citation in self.citations],
             "hits": [hit.to_json() for hit in self.hits],
         }

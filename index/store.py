@@ -316,8 +316,15 @@ class Store:
         )
         return {row[0]: PassageRow(*row) for row in rows}
 
-    def keyword_search(self, match: str, scopes: Sequence[str], k: int) -> list[tuple[int, float]]:
-        """(passage id, bm25) best first; bm25 is negated so that higher is better."""
+    def keyword_search(self, match: str, scopes: Sequence[str] | None,
+                       k: int) -> list[tuple[int, float]]:
+        """(passage id, bm25) best first; bm25 is negated so that higher is better.
+        scopes=None: every passage is visible, so the (3x slower) join is skipped."""
+        if scopes is None:
+            rows = self.db.execute(
+                "SELECT rowid, bm25(passages_fts, 0.5, 1.0) AS rank FROM passages_fts "
+                "WHERE passages_fts MATCH ? ORDER BY rank LIMIT ?", (match, k))
+            return [(row[0], -row[1]) for row in rows]
         rows = self.db.execute(
             "SELECT f.rowid, bm25(passages_fts, 0.5, 1.0) AS rank FROM passages_fts f "
             "JOIN passages p ON p.id = f.rowid "

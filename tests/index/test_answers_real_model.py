@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from corpus import load_path
+from index.answer import DEFAULT_MIN_EVIDENCE
 from index.cli import run
 from index.library import Library
 
@@ -76,3 +77,4 @@ def test_cli_ask_questions_file_prints_one_json_object_per_line_in_order(
     assert set(hit) == {"rank", "score", "article_id", "title", "source", "url", "date", "passage"}
     assert hit["source"].endswith(".txt") and not hit["source"].startswith("/")
     assert second["abstained"] is True and second["answer"] is None and second["hits"]
+    assert first["evidence"] >= DEFAULT_MIN_EVIDENCE > second["evidence"]

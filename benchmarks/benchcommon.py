@@ -1,0 +1,184 @@
+"""What quality.py and speed.py share: where the data is, the benchmark corpora, cached
+indexes, the question set, and markdown tables.
+
+Benchmarks are scripts run on demand (`make bench`), never part of the test run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from corpus import load_path
+from corpus.records import Article
+from index.embedder import Embedder
+from index.errors import IndexMismatchError
+from index.library import Library
+
+BENCH_DIR = Path(__file__).resolve().parent
+CACHE_DIR = BENCH_DIR / ".cache"  # git-ignored: cached indexes, rebuilt incrementally
+QUESTIONS_FILE = BENCH_DIR / "celebrity_questions.jsonl"
+
+
+def shared_dir() -> Path:
+    """`shared/` beside the project folder, or SPOTLIGHT_SHARED_DIR."""
+    explicit = os.environ.get("SPOTLIGHT_SHARED_DIR")
+    return Path(explicit) if explicit else BENCH_DIR.parents[1] / "shared"
+
+
+def seeds_dir() -> Path:
+    return shared_dir() / "seeds"
+
+
+def celebrity_legit_dir() -> Path:
+    return shared_dir() / "data/celebrity/fakeNewsDatasets/celebrityDataset/legit"
+
+
+def celebrity_fake_dir() -> Path:
+    return shared_dir() / "data/celebrity/fakeNewsDatasets/celebrityDataset/fake"
+
+
+def bbc_dir() -> Path:
+    return shared_dir() / "data/bbc"
+
+
+def scifact_dir() -> Path:
+    return shared_dir() / "data/scifact"
+
+
+def require(path: Path) -> Path:
+    if not path.exists():
+        sys.exit(f"Missing benchmark data: {path} (set SPOTLIGHT_SHARED_DIR to the shared folder)")
+    return path
+
+
+# -- corpora ------------------------------------------------------------------------------
+def load_prefixed(folder: Path, prefix: str) -> list[Article]:
+    """Articles of one folder, each `source` prefixed so several folders can share an index."""
+    report = load_path(require(folder))
+    return [replace(article, source=f"{prefix}/{article.source}") for article in report.articles]
+
+
+def celebrity_benchmark_articles() -> list[Article]:
+    """The question set's corpus: seeds as `seeds/<file>`, legit articles as `legit/<file>`."""
+    return load_prefixed(seeds_dir(), "seeds") + load_prefixed(celebrity_legit_dir(), "legit")
+
+
+def scifact_articles() -> list[Article]:
+    """One Article per SciFact document; `source` is `scifact/<_id>` so hits map back to qrels."""
+    articles = []
+    with require(scifact_dir() / "corpus.jsonl").open(encoding="utf-8") as handle:
+        for line in handle:
+            doc = json.loads(line)
+            doc_id = str(doc["_id"])
+            title = doc.get("title") or doc["text"][:80]
+            articles.append(Article(title=title, text=doc["text"], source=f"scifact/{doc_id}",
+                                    external_id=doc_id))
+    return articles
+
+
+# -- cached indexes -----------------------------------------------------------------------
+def progress_bar(description: str):
+    """A Library progress callback drawing a tqdm bar; call .close() on the returned bar."""
+    bar = tqdm(desc=description, unit="passage", leave=False, file=sys.stderr)
+
+    def update(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    bar.callback = update  # type: ignore[attr-defined]
+    return bar
+
+
+def cached_library(name: str, articles: Iterable[Article], embedder: Embedder) -> Library:
+    """The index `.cache/<name>`, brought up to date with `articles`.
+
+    The library's build is incremental, so after the first run this only checks hashes.
+    A cache made by another model or index format is rebuilt. (A change to chunking is
+    not detected: articles whose text is unchanged keep their old passages. Delete
+    benchmarks/.cache after such a change.)"""
+    folder = CACHE_DIR / name
+    try:
+        library = Library.open(folder, embedder, create=True)
+    except IndexMismatchError as error:
+        print(f"(rebuilding .cache/{name}: {error})", file=sys.stderr)
+        shutil.rmtree(folder)
+        library = Library.open(folder, embedder, create=True)
+    bar = progress_bar(f"indexing {name}")
+    started = time.perf_counter()
+    report = library.build(list(articles), progress=bar.callback)
+    bar.close()
+    if report.passages:
+        print(f"(built .cache/{name}: {report.passages} passages embedded in "
+              f"{time.perf_counter() - started:.0f} s)", file=sys.stderr)
+    return library
+
+
+def indexed_sources(library: Library) -> set[str]:
+    total = library.count_articles()
+    sources: set[str] = set()
+    for offset in range(0, total, 500):
+        sources.update(info.source for info in library.list_articles(offset=offset, limit=500))
+    return sources
+
+
+# -- questions ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Question:
+    text: str
+    gold: frozenset[str]
+    kind: str  # "answerable" or "unanswerable"
+
+    @property
+    def answerable(self) -> bool:
+        return self.kind == "answerable"
+
+
+def load_questions(path: Path = QUESTIONS_FILE) -> list[Question]:
+    questions = []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            record = json.loads(line)
+            question = Question(record["question"], frozenset(record["gold"]), record["kind"])
+            if question.kind not in ("answerable", "unanswerable") or (
+                question.answerable != bool(question.gold)
+            ):
+                sys.exit(f"{path}:{number}: answerable questions need gold, others none")
+            questions.append(question)
+    return questions
+
+
+# -- reporting ----------------------------------------------------------------------------
+def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |",
+             "|" + "|".join("---" if i == 0 else "---:" for i in range(len(headers))) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def percentile_ms(seconds: Sequence[float], q: float) -> float:
+    return float(np.percentile(np.asarray(seconds) * 1000.0, q))
+
+
+def machine_line() -> str:
+    import faiss
+    import sentence_transformers
+    import torch
+
+    return (f"{platform.machine()}, {os.cpu_count()} cores, torch threads "
+            f"{torch.get_num_threads()}; Python {platform.python_version()}, "
+            f"torch {torch.__version__}, "
+            f"sentence-transformers {sentence_transformers.__version__}, faiss {faiss.__version__}")

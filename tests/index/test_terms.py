@@ -1,0 +1,24 @@
+"""Question words: stop-words dropped, stems shared, safe from many threads at once."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from index.terms import content_words, fts_query, stems
+
+
+def test_stopwords_and_repeats_are_dropped_and_terms_quoted() -> None:
+    assert content_words("Why was Kim criticized? Kim!") == ["kim", "criticized"]
+    assert fts_query('why was "Kim" criticized OR NOT?') == '"kim" OR "criticized"'
+    assert fts_query("why was it?") is None
+
+
+def test_inflections_share_a_stem() -> None:
+    assert stems("criticized") == stems("criticizing") == {"critic"}
+
+
+def test_stemming_from_many_threads_gives_the_same_answers() -> None:
+    texts = [f"criticizing photographers vacationing in Japan number{n}" for n in range(400)]
+    expected = [stems(text) for text in texts]
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        assert list(pool.map(stems, texts)) == expected
