@@ -1106,23 +1106,31 @@ class FakeDiscord:
         owned = message_id == record.original_message_id or message_id in record.followup_ids
         return message_id if owned and message_id in self.messages else None
 
-    async def _webhook_get_message(self, request: web.Request) -> web.Response:
+    def _webhook_message(
+        self, request: web.Request
+    ) -> tuple[InteractionRecord, int] | web.Response:
+        """The interaction and the message a webhook route names, or the error Discord sends."""
         record, error = self._webhook_record(request)
         if record is None:
             return error  # type: ignore[return-value]
         target = self._webhook_target(record, request.match_info["message_id"])
         if target is None or target not in self.messages:
             return error_response(404, 10008, "Unknown Message")
+        return record, target
+
+    async def _webhook_get_message(self, request: web.Request) -> web.Response:
+        found = self._webhook_message(request)
+        if isinstance(found, web.Response):
+            return found
+        _record, target = found
         return json_response(self.messages[target])
 
     async def _webhook_edit_message(self, request: web.Request) -> web.Response:
         body, files = await self._read_body(request)
-        record, error = self._webhook_record(request)
-        if record is None:
-            return error  # type: ignore[return-value]
-        target = self._webhook_target(record, request.match_info["message_id"])
-        if target is None or target not in self.messages:
-            return error_response(404, 10008, "Unknown Message")
+        found = self._webhook_message(request)
+        if isinstance(found, web.Response):
+            return found
+        record, target = found
         body = body if isinstance(body, dict) else {}
         if failure := validate_message(body, has_files=bool(files), partial=True):
             record.rejections.append(failure)
@@ -1134,12 +1142,10 @@ class FakeDiscord:
         return json_response(message)
 
     async def _webhook_delete_message(self, request: web.Request) -> web.Response:
-        record, error = self._webhook_record(request)
-        if record is None:
-            return error  # type: ignore[return-value]
-        target = self._webhook_target(record, request.match_info["message_id"])
-        if target is None or target not in self.messages:
-            return error_response(404, 10008, "Unknown Message")
+        found = self._webhook_message(request)
+        if isinstance(found, web.Response):
+            return found
+        record, target = found
         del self.messages[target]
         if target == record.original_message_id:
             record.loading = False
