@@ -116,7 +116,7 @@ class Library:
         if manifest.dense_generation == store.generation() and path.exists():
             try:
                 dense = DenseIndex.read(path)
-                if dense.dim == manifest.dim and dense.size == store.total_passages():
+                if dense.dim == manifest.dim and dense.size == store.total("passages"):
                     return dense
             except RuntimeError as error:
                 log.warning("%s is unreadable (%s); rebuilding it from the store", path, error)
@@ -135,15 +135,11 @@ class Library:
         self._dense.write(self.folder / DENSE_NAME)
         manifest = self._manifest
         manifest.faiss_type = self._dense.kind
-        manifest.articles = self._store.count("articles", self._all_scopes())
-        manifest.passages = self._store.total_passages()
+        manifest.articles = self._store.total("articles")
+        manifest.passages = self._store.total("passages")
         manifest.updated_at = self._store.updated_at() or manifest.updated_at
         manifest.dense_generation = generation
         manifest.write(self.folder)
-
-    def _all_scopes(self) -> tuple[str, ...]:
-        rows = self._store.db.execute("SELECT DISTINCT scope FROM articles").fetchall()
-        return tuple(row[0] for row in rows) or (GLOBAL_SCOPE,)
 
     def _refresh_if_stale(self) -> None:
         """Another process (the CLI beside a running bot) may have written: reload."""

@@ -276,14 +276,10 @@ class Store:
         ).fetchone()
         return int(row[0])
 
-    def total_passages(self) -> int:
-        return int(self.db.execute("SELECT COUNT(*) FROM passages").fetchone()[0])
-
-    def has_private_scopes(self) -> bool:
-        row = self.db.execute(
-            "SELECT 1 FROM passages WHERE scope != ? LIMIT 1", (GLOBAL_SCOPE,)
-        ).fetchone()
-        return row is not None
+    def total(self, table: str) -> int:
+        """Rows in all scopes."""
+        assert table in ("articles", "passages")
+        return int(self.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
 
     # -- passages -----------------------------------------------------------------------
     def passage_ids_in(self, scopes: Sequence[str]) -> np.ndarray:
