@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from corpus import chunk_article
 from corpus.records import Article, Passage
-from index.store import Store, StoredArticle
+from index.store import Store
 
 # Passages embedded and committed together: big enough for efficient batches, small
 # enough that a killed build keeps most of its work (the next run resumes from it).
@@ -57,13 +57,6 @@ class IngestPlan:
             yield batch
 
 
-def _metadata_changed(article: Article, stored: StoredArticle, store: Store) -> bool:
-    row = store.db.execute(
-        "SELECT title, source, url, date FROM articles WHERE id = ?", (stored.id,)
-    ).fetchone()
-    return row != (article.title, article.source, article.url, article.date)
-
-
 def plan_ingest(
     store: Store, articles: Iterable[Article], *, scope: str, visible: tuple[str, ...],
     replace_origin: str | None,
@@ -84,7 +77,7 @@ def plan_ingest(
         if existing and existing.content_hash == content_hash:
             plan.unchanged.append(existing.id)
             kept_by_hash[content_hash] = existing.id
-            if _metadata_changed(article, existing, store):
+            if existing.metadata != (article.title, article.source, article.url, article.date):
                 plan.metadata_only.append((existing.id, article))
             continue
         copy_of = kept_by_hash.get(content_hash) or store.article_with_hash(content_hash, visible)

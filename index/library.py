@@ -14,6 +14,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -56,6 +57,13 @@ def normalise_question(question: str, max_chars: int = MAX_QUESTION_CHARS) -> st
     return text
 
 
+@dataclass(frozen=True)
+class _Visibility:
+    generation: int
+    passages: int
+    selector: faiss.IDSelector | None
+
+
 class Library:
     def __init__(self, folder: Path, embedder: Embedder, store: Store, dense: DenseIndex,
                  manifest: Manifest, policy: AnswerPolicy) -> None:
@@ -68,8 +76,7 @@ class Library:
         self._write_lock = threading.Lock()
         self._refresh_lock = threading.Lock()
         self._generation = store.generation()
-        self._counts: dict[tuple[str, ...], tuple[int, int]] = {}
-        self._selectors: dict[tuple[str, ...], tuple[int, faiss.IDSelector | None]] = {}
+        self._visibility: dict[tuple[str, ...], _Visibility] = {}
 
     # -- opening ------------------------------------------------------------------------
     @classmethod
@@ -239,29 +246,21 @@ class Library:
             return True
 
     # -- reading ------------------------------------------------------------------------
-    def _selector(self, scopes: tuple[str, ...]) -> faiss.IDSelector | None:
-        """None when every passage is visible from these scopes (no filter needed)."""
-        cached = self._selectors.get(scopes)
-        if cached and cached[0] == self._generation:
-            return cached[1]
-        visible = self._store.passage_ids_in(scopes)
-        selector = None if len(visible) == self._dense.size else DenseIndex.selector(visible)
-        self._selectors[scopes] = (self._generation, selector)
-        return selector
-
-    def _has_passages(self, scopes: tuple[str, ...]) -> bool:
-        """Counted once per index generation, not per question."""
-        key = ("count", *scopes)
-        cached = self._counts.get(key)
-        if cached is None or cached[0] != self._generation:
-            cached = (self._generation, self._store.count("passages", scopes))
-            self._counts[key] = cached
-        return cached[1] > 0
+    def _visible(self, scopes: tuple[str, ...]) -> _Visibility:
+        """What these scopes see, worked out once per index generation, not per question."""
+        cached = self._visibility.get(scopes)
+        if cached is None or cached.generation != self._generation:
+            ids = self._store.passage_ids_in(scopes)
+            # No selector when every passage is visible: FAISS then searches unfiltered.
+            selector = None if len(ids) == self._dense.size else DenseIndex.selector(ids)
+            cached = _Visibility(self._generation, len(ids), selector)
+            self._visibility[scopes] = cached
+        return cached
 
     def _rankings(self, query: str, vector: np.ndarray | None, scopes: tuple[str, ...],
                   mode: SearchMode) -> list[list[tuple[int, float]]]:
         rankings = []
-        selector = self._selector(scopes)
+        selector = self._visible(scopes).selector
         if mode in ("dense", "hybrid") and vector is not None:
             rankings.append(self._dense.search(vector, CANDIDATE_POOL, selector))
         if mode in ("keyword", "hybrid"):
@@ -275,7 +274,7 @@ class Library:
                 mode: SearchMode) -> list[Hit]:
         self._refresh_if_stale()
         scopes = visible_scopes(guild_id)
-        if not self._has_passages(scopes):
+        if self._visible(scopes).passages == 0:
             raise EmptyIndexError(
                 f"The index at {self.folder} holds no articles yet. Add some with "
                 f"`python -m index build --corpus PATH` (or /library add in Discord)."

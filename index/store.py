@@ -93,6 +93,7 @@ class StoredArticle:
     key: str
     origin: str
     content_hash: str
+    metadata: tuple[str, str, str | None, str | None]  # title, source, url, date
 
 
 @dataclass(frozen=True)
@@ -182,9 +183,10 @@ class Store:
     def stored_articles(self, scope: str) -> dict[str, StoredArticle]:
         """By key, the articles of one scope."""
         rows = self.db.execute(
-            "SELECT id, scope, key, origin, content_hash FROM articles WHERE scope = ?", (scope,)
+            "SELECT id, scope, key, origin, content_hash, title, source, url, date "
+            "FROM articles WHERE scope = ?", (scope,)
         )
-        return {row[2]: StoredArticle(*row) for row in rows}
+        return {row[2]: StoredArticle(*row[:5], metadata=tuple(row[5:])) for row in rows}
 
     def article_with_hash(self, content_hash: str, scopes: Sequence[str]) -> str | None:
         row = self.db.execute(

@@ -288,3 +288,13 @@ def test_large_index_switches_to_an_inverted_file_and_keeps_working(
     reopened = Library.open(tmp_path / "index", fake_embedder)
     assert reopened.search("striker record fee", k=1)[0].title == "Striker transfers"
     reopened.close()
+
+
+def test_new_url_or_date_with_the_same_text_updates_without_re_embedding(
+    library: Library,
+) -> None:
+    moved = replace(STORIES[1], url="https://example.org/chef", date="2024-02-03")
+    report = library.build([STORIES[0], moved, STORIES[2]])
+    assert report.passages == 0 and len(report.unchanged) == 3
+    hit = library.search("golden spoon ramen", k=1)[0]
+    assert (hit.url, hit.date) == ("https://example.org/chef", "2024-02-03")
