@@ -154,7 +154,8 @@ def chunk_article(
     else:
         chunks.append(current)
     return [
-        Passage(position=position, text=" ".join(s.text for s in chunk))
+        Passage(position=position, text=" ".join(s.text for s in chunk),
+                sentences=tuple(s.text for s in chunk))
         for position, chunk in enumerate(chunks)
     ]
 

@@ -43,10 +43,15 @@ class Article:
 
 @dataclass(frozen=True)
 class Passage:
-    """A run of whole sentences from one article; `position` counts from 0 within it."""
+    """A run of whole sentences from one article; `position` counts from 0 within it.
+
+    `sentences` are the pieces `text` was joined from (with single spaces), so an answer
+    can quote one exactly; empty when unknown.
+    """
 
     position: int
     text: str
+    sentences: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
