@@ -1,5 +1,5 @@
 """What quality.py and speed.py share: where the data is, the benchmark corpora, cached
-indexes, the question set, and markdown tables.
+indexes, the question sets (and their fit/held-out split), and markdown tables.
 
 Benchmarks are scripts run on demand (`make bench`), never part of the test run.
 """
@@ -28,6 +28,7 @@ from index.library import Library
 BENCH_DIR = Path(__file__).resolve().parent
 CACHE_DIR = BENCH_DIR / ".cache"  # git-ignored: cached indexes, rebuilt incrementally
 QUESTIONS_FILE = BENCH_DIR / "celebrity_questions.jsonl"
+BBC_QUESTIONS_FILE = BENCH_DIR / "bbc_questions.jsonl"
 
 
 def shared_dir() -> Path:
@@ -72,6 +73,12 @@ def load_prefixed(folder: Path, prefix: str) -> list[Article]:
 def celebrity_benchmark_articles() -> list[Article]:
     """The question set's corpus: seeds as `seeds/<file>`, legit articles as `legit/<file>`."""
     return load_prefixed(seeds_dir(), "seeds") + load_prefixed(celebrity_legit_dir(), "legit")
+
+
+def bbc_articles() -> list[Article]:
+    """All BBC articles as `bbc/<category>/<NNN>.txt`. Exact duplicate files are kept once
+    by the library (its content hash), which is why BBC gold may list several copies."""
+    return load_prefixed(bbc_dir() / "bbc", "bbc")
 
 
 def scifact_articles() -> list[Article]:
@@ -139,6 +146,9 @@ class Question:
     text: str
     gold: frozenset[str]
     kind: str  # "answerable" or "unanswerable"
+    # Answer phrases copied verbatim from a gold article: a correct answer contains one.
+    answers: tuple[str, ...] = ()
+    line: int = 0  # 1-based line in its file: the fit/held-out split goes by its parity
 
     @property
     def answerable(self) -> bool:
@@ -152,13 +162,70 @@ def load_questions(path: Path = QUESTIONS_FILE) -> list[Question]:
             if not line.strip():
                 continue
             record = json.loads(line)
-            question = Question(record["question"], frozenset(record["gold"]), record["kind"])
+            question = Question(record["question"], frozenset(record["gold"]), record["kind"],
+                                tuple(record.get("answer", ())), number)
             if question.kind not in ("answerable", "unanswerable") or (
                 question.answerable != bool(question.gold)
             ):
                 sys.exit(f"{path}:{number}: answerable questions need gold, others none")
+            if question.answers and not question.answerable:
+                sys.exit(f"{path}:{number}: an unanswerable question has no answer phrases")
             questions.append(question)
     return questions
+
+
+def gold_file(gold: str) -> Path:
+    """The raw file behind a gold source: seeds/..., legit/... or bbc/<category>/<NNN>.txt."""
+    prefix, _, rest = gold.partition("/")
+    folders = {"seeds": seeds_dir, "legit": celebrity_legit_dir,
+               "bbc": lambda: bbc_dir() / "bbc"}
+    if prefix not in folders:
+        raise ValueError(f"unknown gold prefix: {gold}")
+    return folders[prefix]() / rest
+
+
+def answer_phrase_problems(questions: Sequence[Question]) -> list[str]:
+    """Every answer phrase must be verbatim in (one of) its question's gold articles, after
+    whitespace normalisation only; answerable questions need at least one phrase."""
+    problems = []
+    for question in questions:
+        if not question.answerable:
+            continue
+        if not question.answers:
+            problems.append(f"line {question.line}: no answer phrase: {question.text!r}")
+            continue
+        texts = [" ".join(require(gold_file(g)).read_text(encoding="utf-8",
+                                                          errors="replace").split())
+                 for g in sorted(question.gold)]
+        for phrase in question.answers:
+            if not any(" ".join(phrase.split()) in text for text in texts):
+                problems.append(f"line {question.line}: not in the gold text: {phrase!r}")
+    return problems
+
+
+def split_halves(questions: Sequence[Question]) -> tuple[list[Question], list[Question]]:
+    """(fit, held_out): questions on even lines of their file (2, 4, ...) are the fit half,
+    odd lines (1, 3, ...) the held-out half. Anything that tunes on a question set fits on
+    the first and reports the second; blank lines do not shift the split."""
+    fit = [q for q in questions if q.line % 2 == 0]
+    held_out = [q for q in questions if q.line % 2 == 1]
+    return fit, held_out
+
+
+def normalise_for_match(text: str) -> str:
+    """Lower case, punctuation dropped (curly quotes and dashes included), whitespace
+    collapsed: how answer phrases are compared with answer text."""
+    kept = "".join(ch if ch.isalnum() else " " for ch in text.casefold())
+    return " ".join(kept.split())
+
+
+def contains_answer(text: str | None, answers: Sequence[str]) -> bool:
+    """Whether `text` contains any of the answer phrases (normalised; None never does)."""
+    if not text:
+        return False
+    haystack = f" {normalise_for_match(text)} "
+    return any(f" {normalise_for_match(answer)} " in haystack for answer in answers
+               if normalise_for_match(answer))
 
 
 # -- reporting ----------------------------------------------------------------------------
