@@ -15,6 +15,7 @@ from corpus.loaders import (
     parse_document,
 )
 from corpus.records import Article, LoadReport, Passage, SkippedFile, normalised_text
+from corpus.text import clean_url, scrub
 from corpus.web import fetch_url
 
 __all__ = [
@@ -28,11 +29,13 @@ __all__ = [
     "chunk_article",
     "clean_text",
     "clean_title",
+    "clean_url",
     "drop_duplicates",
     "fetch_url",
     "load_path",
     "normalise_date",
     "normalised_text",
     "parse_document",
+    "scrub",
     "split_sentences",
 ]

@@ -13,7 +13,9 @@ from corpus.records import Article, Passage
 
 # Sentence-ending punctuation, any closing quotes/brackets, then whitespace. Whether it
 # really ends a sentence is decided by what comes before (abbreviation?) and after.
-_CANDIDATE_END = re.compile(r"[.!?…]+[\"'”’)\]]*\s+")
+# Only the first mark of a run may start a match and the runs are possessive, so a long
+# run of dots or quotes costs linear time, not a rescan from every position in it.
+_CANDIDATE_END = re.compile(r"(?<![.!?…])[.!?…]++[\"'”’)\]]*+\s+")
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 _ACRONYM = re.compile(r"(?:[A-Za-z]\.)+[A-Za-z]")  # "U.S", "e.g" (before the final period)
 _OPENING_PUNCTUATION = "\"'“‘([¿¡*#@"

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from corpus.text import scrub
+
 # A boilerplate line is short; anything longer is story text whatever it starts with.
 _MAX_BOILERPLATE_CHARS = 300
 _MAX_TEASER_WORDS = 25
@@ -17,7 +19,9 @@ _INVISIBLE = re.compile("[\u00ad\u200b\u200c\u200e\u200f\u2060\ufeff]")
 _SPACES = re.compile(r"[^\S\n]+")  # runs of whitespace other than newlines
 _BLANK_LINES = re.compile(r"\n\s*\n")
 _BULLET = re.compile(r"^[•·▪▫◦‣⁃●○■□►▸▶➤➢✓✔∙]+\s*")
-_INLINE_LINK_TAIL = re.compile(r"\s*\bRead more at:?\s*https?://\S+", re.IGNORECASE)
+# The lookbehind lets only the first space of a run start a match: without it a long run
+# of spaces is rescanned from every position (quadratic time).
+_INLINE_LINK_TAIL = re.compile(r"(?<!\s)\s*+\bRead more at:?\s*https?://\S+", re.IGNORECASE)
 
 # Picture agencies: a short line naming one and not ending like a sentence is a credit
 # ("Stefanie Keenan/Getty Images for Daily Front Row", "Rex Features").
@@ -82,13 +86,13 @@ _CASED_BOILERPLATE = re.compile(r"WATCH:.*[^.!?…\"”]|By(?: [A-Z][\w.'’-]+)
 
 def clean_title(title: str) -> str:
     """A title on one line, single-spaced, without trailing link-outs."""
-    title = _INLINE_LINK_TAIL.sub("", _INVISIBLE.sub("", title))
+    title = _INLINE_LINK_TAIL.sub("", _INVISIBLE.sub("", scrub(title)))
     return " ".join(title.split())
 
 
 def clean_text(text: str) -> str:
     """Story text without boilerplate lines; paragraphs separated by one blank line."""
-    text = _INVISIBLE.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    text = _INVISIBLE.sub("", scrub(text))  # scrub also turns \r\n and \r into \n
     text = _INLINE_LINK_TAIL.sub("", text)
     paragraphs: list[str] = []
     drop_teaser = False

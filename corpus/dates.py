@@ -17,6 +17,8 @@ _FORMATS = (
     "%Y%m%d",
 )
 _ISO_PREFIX = re.compile(r"\d{4}-\d{2}-\d{2}")
+# Unix time in seconds or milliseconds lies in this range (see _from_epoch).
+_MIN_EPOCH, _MAX_EPOCH = 10**8, 10**14
 
 
 def normalise_date(value: object) -> str | None:
@@ -25,6 +27,8 @@ def normalise_date(value: object) -> str | None:
         return None
     if isinstance(value, datetime | date):
         return value.strftime("%Y-%m-%d")
+    if isinstance(value, int) and not _MIN_EPOCH <= value < _MAX_EPOCH:
+        return None  # float() of a 400-digit JSON number raises OverflowError
     if isinstance(value, int | float):
         return _from_epoch(float(value))
     if not isinstance(value, str):
@@ -57,7 +61,7 @@ def _parse_iso(text: str) -> date | None:
 def _parse_rfc2822(text: str) -> date | None:
     try:
         return parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):  # a year of 99999999999
         return None
 
 
@@ -66,7 +70,7 @@ def _parse_formats(text: str) -> date | None:
     for fmt in _FORMATS:
         try:
             return datetime.strptime(text, fmt)
-        except ValueError:
+        except (ValueError, OverflowError):
             continue
     return None
 

@@ -7,8 +7,11 @@ from dataclasses import dataclass
 import lxml.etree
 import lxml.html
 import trafilatura
+from trafilatura.utils import decode_file
 
 from corpus.dates import normalise_date
+from corpus.errors import CorpusError
+from corpus.text import scrub
 
 _BLOCK_TAGS = (
     "p", "div", "section", "article", "blockquote", "li", "ul", "ol", "table", "tr",
@@ -17,6 +20,8 @@ _BLOCK_TAGS = (
 
 
 MIN_PAGE_WORDS = 15
+# trafilatura's time grows with the page; a news page is far smaller than this.
+MAX_PAGE_BYTES = 5_000_000
 
 
 @dataclass(frozen=True)
@@ -27,12 +32,16 @@ class ExtractedPage:
     url: str | None
 
 
-def extract_page(html: str | bytes, *, url: str | None = None) -> ExtractedPage:
+def extract_page(
+    html: str | bytes, *, url: str | None = None, max_bytes: int = MAX_PAGE_BYTES
+) -> ExtractedPage:
     """The main text, title, date and canonical URL of an article page.
 
     Text shorter than `MIN_PAGE_WORDS` counts as none: it is navigation or a cookie
-    banner that trafilatura's fallback picked up, not an article.
+    banner that trafilatura's fallback picked up, not an article. CorpusError when the
+    page (after any decompression) is larger than `max_bytes`.
     """
+    html = _page_text(html, max_bytes)
     document = _extract(html, url, favor_precision=True) or _extract(
         html, url, favor_precision=False
     )
@@ -52,8 +61,22 @@ def extract_page(html: str | bytes, *, url: str | None = None) -> ExtractedPage:
     )
 
 
+def _page_text(html: str | bytes, max_bytes: int) -> str:
+    """The page as text, never more than `max_bytes`.
+
+    trafilatura inflates gzip/zlib/brotli bytes by itself, up to 20 MB by default (a
+    33 kB bomb became 10 MB of HTML); decoding here with our cap first means it only
+    ever sees text of a bounded size.
+    """
+    if isinstance(html, bytes):
+        html = decode_file(html, max_size=max_bytes)
+    if len(html) > max_bytes:
+        raise CorpusError(f"page is larger than {max_bytes / 1_000_000:g} MB")
+    return scrub(html)  # lxml refuses lone surrogates and most control characters
+
+
 def _extract(
-    html: str | bytes, url: str | None, *, favor_precision: bool
+    html: str, url: str | None, *, favor_precision: bool
 ) -> trafilatura.settings.Document | None:
     document = trafilatura.bare_extraction(
         html,
@@ -72,6 +95,7 @@ def _extract(
 
 def html_fragment_to_text(fragment: str) -> str:
     """Plain text of an HTML snippet (an RSS summary), one paragraph per block element."""
+    fragment = scrub(fragment)
     if "<" not in fragment and "&" not in fragment:
         return fragment
     try:

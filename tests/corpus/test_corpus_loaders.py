@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -270,14 +271,15 @@ def test_exact_and_near_exact_duplicates_keep_the_first(tmp_path: Path) -> None:
 def test_unreadable_file_is_skipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _write(tmp_path, "ok.txt", "Title\n\nText.")
     locked = _write(tmp_path, "locked.txt", "Title\n\nOther text.")
-    real_read_bytes = Path.read_bytes
+    real_open = os.open
 
-    def read_bytes(self: Path) -> bytes:
-        if self == locked:
+    def open_file(path: object, flags: int, *args: object, **kwargs: object) -> int:
+        if Path(os.fsdecode(path)) == locked:  # type: ignore[arg-type]
             raise PermissionError(13, "Permission denied")
-        return real_read_bytes(self)
+        return real_open(path, flags, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    # Tests run as root on CI, where chmod 000 does not stop a read.
+    monkeypatch.setattr(os, "open", open_file)
     report = load_path(tmp_path)
     assert [a.source for a in report.articles] == ["ok.txt"]
     assert report.skipped == [SkippedFile("locked.txt", "unreadable (Permission denied)")]
