@@ -2,8 +2,11 @@
 
 Both renderings share the same wording and order: the functions here take a `Style` that
 says how to escape text and draw a link, so the console and Discord never drift apart.
-Everything that comes from an article is escaped for Discord: it can neither format the
-message nor mention anyone.
+Everything that comes from an article or a member is made inert for Discord: it can
+neither format the message, nor mention anyone, nor carry a link. The only links in an embed
+are the articles' own source links, drawn here from their `url` (a quoted
+`[Claim Nitro](https://x/login)` or a bare `https://…` shows as text). Control characters
+(NUL, ESC, bidi overrides) are dropped from everything shown, in Discord and the console.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import discord
 
@@ -37,7 +40,26 @@ ANSWER_COLOUR = discord.Colour.blurple()
 ABSTAIN_COLOUR = discord.Colour.light_grey()
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
-_URL_UNSAFE = {"(": "%28", ")": "%29", "<": "%3C", ">": "%3E", " ": "%20"}
+# C0/C1 controls but tab and newline (NUL, ESC, DEL...), lone surrogates (not encodable)
+# and bidi embeddings/overrides/isolates (they make text read backwards, e.g. a fake ".exe").
+_UNPRINTABLE = re.compile(
+    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u2069]"
+)
+# Discord links `https://…`, `steam://…` and `<scheme:/…>`; a zero-width space after the
+# scheme's colon leaves the text readable but no longer a link. (Matched at the colon, not
+# from the scheme's start, so a long run of letters costs linear time.)
+_SCHEME_COLON = re.compile(r"(?i)(?<=[a-z0-9+.-]):(?=/)")
+# `[` or `]` not already escaped (preceded by an even run of backslashes): escape_markdown
+# escapes only the first `[text](url)` of a line, so every bracket is escaped here.
+_BRACKET = re.compile(r"(?<!\\)((?:\\\\)*)([\[\]])")
+# `<@…`, `<#…`, `</…`: mention, channel and command syntax (AllowedMentions stops pings;
+# this stops the rendering too).
+_ANGLE_MARKUP = re.compile(r"<(?=[@#/])")
+ZERO_WIDTH_SPACE = "\u200b"
+# A longer link could be cut by a field's limit and leave half a link; its title is shown.
+MAX_LINK_URL = 400
+LINK_TITLE_CHARS = 150
+HOST_CHARS = 100
 
 
 # --- text primitives ---
@@ -80,22 +102,57 @@ def join_within(lines: Sequence[str], limit: int, *, separator: str = "\n") -> s
     return truncate(lines[0], max(1, limit - len(rest))) + rest
 
 
+def printable(text: str) -> str:
+    """`text` without control characters (tab and newline are kept)."""
+    return _UNPRINTABLE.sub("", text)
+
+
+def one_line(text: str) -> str:
+    """Printable text on one line, runs of whitespace made one space (titles, questions)."""
+    return " ".join(printable(text).split())
+
+
+def defang_links(text: str) -> str:
+    """Bare URLs shown as text: Discord no longer turns them into links."""
+    return _SCHEME_COLON.sub(f":{ZERO_WIDTH_SPACE}", text)
+
+
 def escape_discord(text: str) -> str:
-    """Article text made inert: no markdown, no @everyone / user / role mentions."""
-    return discord.utils.escape_mentions(discord.utils.escape_markdown(text))
+    """Article or member text made inert: no markdown, no links, no mentions, no controls."""
+    # Nothing longer fits in an embed, and this bounds the work of escape_markdown's
+    # backtracking patterns on hostile text.
+    text = text[:EMBED_TOTAL_LIMIT]
+    text = discord.utils.escape_markdown(defang_links(printable(text)))
+    text = _BRACKET.sub(r"\1\\\2", text)
+    text = _ANGLE_MARKUP.sub(f"<{ZERO_WIDTH_SPACE}", text)
+    return discord.utils.escape_mentions(text)
+
+
+def escape_title(text: str) -> str:
+    """escape_discord on one line: for embed titles and other one-line places."""
+    return escape_discord(one_line(text))
 
 
 def safe_url(url: str | None) -> str | None:
-    """An http(s) URL safe inside a masked link, or None."""
+    """An http(s) URL safe as a masked link's target, or None.
+
+    Whitespace, controls, quotes, backslashes, parentheses and angle brackets are
+    percent-encoded: any of them could end the link early and spill the rest of the URL
+    into the message as text (or as a second, bare link).
+    """
     if not url:
         return None
     url = url.strip()
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    parts = _web_url(url)
+    if parts is None:
         return None
-    for char, code in _URL_UNSAFE.items():
-        url = url.replace(char, code)
-    return url
+    return "".join(_url_char(char) for char in url)
+
+
+def _url_char(char: str) -> str:
+    if char in '()<>\\"`' or char.isspace() or _UNPRINTABLE.match(char):
+        return "".join(f"%{byte:02X}" for byte in char.encode("utf-8", "surrogatepass"))
+    return char
 
 
 def short_date(date: str | None) -> str | None:
@@ -119,10 +176,21 @@ def relative_time(iso: str | None) -> str:
 def where_from(source: str, url: str | None) -> str:
     """A short "where from": a site name for web articles, else the file or label."""
     for candidate in (source, url):
-        if candidate and urlsplit(candidate).scheme in ("http", "https"):
-            host = urlsplit(candidate).netloc
-            return host.removeprefix("www.")
+        parts = _web_url(candidate) if candidate else None
+        if parts is not None:
+            return parts.netloc.removeprefix("www.")
     return source
+
+
+def _web_url(text: str) -> SplitResult | None:
+    """`text` split as an http(s) URL with a host, or None (also for "https://[bad")."""
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    return parts
 
 
 @dataclass(frozen=True)
@@ -136,18 +204,21 @@ class Style:
 
 def _discord_link(title: str, url: str | None) -> str:
     target = safe_url(url)
-    if not target:
-        return escape_discord(title)
+    title = truncate(one_line(title), LINK_TITLE_CHARS)
+    if not target or len(target) > MAX_LINK_URL:
+        return escape_title(title)
     # Brackets would end the masked link's text early; round ones read the same.
-    return f"[{escape_discord(title.replace('[', '(').replace(']', ')'))}]({target})"
+    return f"[{escape_title(title.replace('[', '(').replace(']', ')'))}]({target})"
 
 
 def _plain_link(title: str, url: str | None) -> str:
-    return f"{title} <{url}>" if url else title
+    title = one_line(title)
+    return f"{title} <{one_line(url)}>" if url else title
 
 
 DISCORD = Style(escape=escape_discord, link=_discord_link, bold=lambda s: f"**{s}**")
-PLAIN = Style(escape=lambda s: s, link=_plain_link, bold=lambda s: s)
+# The console keeps article text as written, minus controls (ESC could drive the terminal).
+PLAIN = Style(escape=printable, link=_plain_link, bold=lambda s: s)
 
 
 # --- shared wording ---
@@ -166,8 +237,8 @@ def source_line(
     parts = [style.link(title or "Untitled", url)]
     day = short_date(date)
     if day:
-        parts.append(day)
-    parts.append(style.escape(where_from(source, url)))
+        parts.append(style.escape(truncate(one_line(day), HOST_CHARS)))
+    parts.append(style.escape(truncate(one_line(where_from(source, url)), HOST_CHARS)))
     prefix = style.bold(f"[{number}]") + " " if number is not None else ""
     return prefix + " — ".join(parts)
 
@@ -200,17 +271,36 @@ def quote_lines(answer: Answer, style: Style) -> list[str]:
     return [f"“{style.escape(quote.text)}” [{quote.citation}]" for quote in answer.quotes]
 
 
+def written_answer(answer: Answer) -> str | None:
+    """A free-form answer (e.g. a language model's, with [n] marks), or None when the
+    answer is its quotes. Read with getattr: older Answers have no `text`."""
+    text = getattr(answer, "text", None)
+    return text if isinstance(text, str) and text.strip() else None
+
+
+def answer_lines(answer: Answer, style: Style) -> list[str]:
+    """The answer's body: its free-form text (escaped like any article text) or its quotes."""
+    text = written_answer(answer)
+    if text is not None:
+        return [style.escape(paragraph) for paragraph in text.split("\n") if paragraph.strip()]
+    return quote_lines(answer, style)
+
+
+def has_answer(answer: Answer) -> bool:
+    return not answer.abstained and bool(answer.quotes or written_answer(answer))
+
+
 # --- plain text (console) ---
 
 
 def answer_text(answer: Answer) -> str:
-    if answer.abstained or not answer.quotes:
+    if not has_answer(answer):
         lines = [NOT_FOUND]
         if answer.hits:
             lines += ["", CLOSEST_INTRO, *hit_lines(answer.hits, PLAIN)]
         return "\n".join(lines)
     return "\n".join(
-        [*quote_lines(answer, PLAIN), "", "Sources:", *citation_lines(answer.citations, PLAIN)]
+        [*answer_lines(answer, PLAIN), "", "Sources:", *citation_lines(answer.citations, PLAIN)]
     )
 
 
@@ -274,14 +364,14 @@ def answer_embed(
     `asked` is what the member typed (a follow-up shows their words, not the composed
     question the search used).
     """
-    title = escape_discord(asked or answer.question)
-    if answer.abstained or not answer.quotes:
+    title = escape_title(asked or answer.question)
+    if not has_answer(answer):
         description = NOT_FOUND if answer.hits else f"{NOT_FOUND} {NOTHING_HELD}"
         embed = discord.Embed(title=title, description=description, colour=ABSTAIN_COLOUR)
         if answer.hits:
             add_list_fields(embed, CLOSEST_INTRO.rstrip(":"), hit_lines(answer.hits, DISCORD))
     else:
-        quotes = [f"> {line}" for line in quote_lines(answer, DISCORD)]
+        quotes = [f"> {line}" for line in answer_lines(answer, DISCORD)]
         embed = discord.Embed(
             title=title,
             description=join_within(quotes, EMBED_DESCRIPTION_LIMIT, separator="\n\n"),
@@ -295,7 +385,7 @@ def answer_embed(
 
 def hits_embed(title: str, hits: Sequence[Hit], *, empty: str) -> discord.Embed:
     """Distinct articles on a topic, best first, with dates (`/sources`)."""
-    embed = discord.Embed(title=escape_discord(title), colour=ANSWER_COLOUR)
+    embed = discord.Embed(title=escape_title(title), colour=ANSWER_COLOUR)
     embed.description = (
         join_within(hit_lines(hits, DISCORD), EMBED_DESCRIPTION_LIMIT) if hits else empty
     )
@@ -303,5 +393,5 @@ def hits_embed(title: str, hits: Sequence[Hit], *, empty: str) -> discord.Embed:
 
 
 def plain_message(text: str) -> str:
-    """A plain message cut to Discord's 2,000 characters."""
-    return truncate(text, MESSAGE_LIMIT)
+    """A plain message cut to Discord's 2,000 characters, without control characters."""
+    return truncate(printable(text), MESSAGE_LIMIT)

@@ -8,7 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.render import ANSWER_COLOUR, escape_discord, fit_embed, relative_time, short_date
+from bot.render import ANSWER_COLOUR, escape_title, fit_embed, relative_time, short_date
 from bot.services import Services
 from index.library import Library
 from index.results import ArticleInfo, IndexInfo
@@ -39,7 +39,7 @@ def help_embed(info: IndexInfo, newest: ArticleInfo | None) -> discord.Embed:
     )
     if newest is not None:
         dated = f" ({short_date(newest.date)})" if newest.date else ""
-        library += f"\nNewest: {escape_discord(newest.title)}{dated}"
+        library += f"\nNewest: {escape_title(newest.title)}{dated}"
     embed.add_field(name="What I know", value=library, inline=False)
     embed.add_field(name="Moderators", value=MODERATOR_COMMANDS, inline=False)
     return fit_embed(embed)

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import corpus
 from bot.errors import UserFacingError
-from bot.render import escape_discord, truncate
+from bot.render import escape_title, truncate
 from corpus.records import Article
 from index.library import Library
 from index.results import AddReport
@@ -80,7 +80,7 @@ def add_summary(report: AddReport, articles: Sequence[Article], *, offered: int)
     parts = []
     if len(articles) == 1 and changed:
         verb = "Added" if report.added else "Updated"
-        parts.append(f"{verb} “{escape_discord(truncate(articles[0].title, 200))}”.")
+        parts.append(f"{verb} “{escape_title(truncate(articles[0].title, 200))}”.")
     else:
         counts = [
             (len(report.added), "added"),

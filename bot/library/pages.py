@@ -16,6 +16,7 @@ from bot.render import (
     DISCORD,
     add_list_fields,
     escape_discord,
+    escape_title,
     fit_embed,
     join_within,
     relative_time,
@@ -71,7 +72,7 @@ def search_embed(query: str, hits: Sequence[Hit]) -> discord.Embed:
         + f"\n> {escape_discord(truncate(' '.join(hit.passage.split()), SNIPPET_CHARS))}"
         for hit in hits
     ]
-    embed = discord.Embed(title=f"Search: {escape_discord(query)}", colour=ANSWER_COLOUR)
+    embed = discord.Embed(title=f"Search: {escape_title(query)}", colour=ANSWER_COLOUR)
     embed.description = join_within(lines, 4096, separator="\n\n") if lines else "No matches."
     return fit_embed(embed)
 
@@ -91,13 +92,13 @@ def stats_embed(info: IndexInfo, stats: QuestionStats) -> discord.Embed:
     add_list_fields(
         embed,
         "Most asked, not answered",
-        [f"“{escape_discord(question)}” ×{times}" for question, times in stats.top_unanswered]
+        [f"“{escape_title(question)}” ×{times}" for question, times in stats.top_unanswered]
         or ["None yet."],
     )
     add_list_fields(
         embed,
         "👎 answers",
-        [f"“{escape_discord(question)}” ×{votes}" for question, votes in stats.downvoted]
+        [f"“{escape_title(question)}” ×{votes}" for question, votes in stats.downvoted]
         or ["None yet."],
     )
     return fit_embed(embed)

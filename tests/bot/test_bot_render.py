@@ -112,7 +112,8 @@ def test_escape_blocks_markdown_and_masked_links():
     escaped = escape_discord("**bold** _it_ `code` [click](https://evil.example) # head")
     assert "**bold**" not in escaped
     assert "`code`" not in escaped
-    assert "\\[click](https://evil.example)" in escaped  # escaped: shows as text, no link
+    # shown as text: the bracket escaped, the URL no longer a link
+    assert "\\[click\\](https:\u200b//evil.example)" in escaped
 
 
 def test_safe_url_rejects_non_web_schemes_and_encodes_parentheses():
