@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import functools
 import threading
-import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-import corpus.web as web
 from corpus import Article, CorpusError, fetch_url
 
 # The test server is on loopback, which fetch_url refuses unless told otherwise.
@@ -206,9 +204,3 @@ def test_unreachable_host_is_a_clear_error() -> None:
 def test_private_and_local_hosts_are_refused_by_default(host: str) -> None:
     with pytest.raises(CorpusError, match="private or local address"):
         fetch_url(f"http://{host}/article")
-
-
-def test_a_redirect_to_a_private_host_is_refused(server: str) -> None:
-    opener = urllib.request.build_opener(web._CheckedRedirects(allow_private_hosts=False))
-    with pytest.raises(CorpusError, match="private or local address"):
-        web._download(opener, f"{server}/redirect", timeout=5, max_bytes=1_000_000)
