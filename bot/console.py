@@ -7,8 +7,9 @@ from typing import TextIO
 
 from bot.ask.answering import ask_library
 from bot.render import answer_text
+from bot.settings import DEFAULT_MAX_QUESTION_CHARS
 from index.errors import QuestionError
-from index.library import MAX_QUESTION_CHARS, Library, normalise_question
+from index.library import Library, normalise_question
 
 BANNER = "Spotlight console: ask about celebrities in the news. Type quit (or Ctrl-D) to leave."
 PROMPT = "? "
@@ -20,7 +21,7 @@ def run_console(
     *,
     input: TextIO | None = None,
     output: TextIO | None = None,
-    max_question_chars: int = MAX_QUESTION_CHARS,
+    max_question_chars: int = DEFAULT_MAX_QUESTION_CHARS,
 ) -> None:
     """Read questions line by line until EOF or `quit`; answer each from the global articles.
 

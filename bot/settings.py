@@ -20,6 +20,8 @@ PROJECT_ROOT = paths.PROJECT_DIR
 
 T = TypeVar("T")
 
+DEFAULT_MAX_QUESTION_CHARS = 500
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -34,7 +36,7 @@ class Settings:
     dev_guild_id: int | None = None
     owner_ids: frozenset[int] = frozenset()
     cooldown_seconds: float = 10.0  # per member, per server; a server may change it
-    max_question_chars: int = 500
+    max_question_chars: int = DEFAULT_MAX_QUESTION_CHARS
     max_upload_bytes: int = 2_000_000
     fetch_timeout: float = 10.0
     fetch_max_bytes: int = 2_000_000
@@ -77,7 +79,9 @@ class Settings:
             dev_guild_id=values.get("SPOTLIGHT_DEV_GUILD_ID", _snowflake, None),
             owner_ids=values.get("SPOTLIGHT_OWNER_IDS", _snowflakes, frozenset()),
             cooldown_seconds=values.get("SPOTLIGHT_COOLDOWN_SECONDS", _non_negative_float, 10.0),
-            max_question_chars=values.get("SPOTLIGHT_MAX_QUESTION_CHARS", _positive_int, 500),
+            max_question_chars=values.get(
+                "SPOTLIGHT_MAX_QUESTION_CHARS", _positive_int, DEFAULT_MAX_QUESTION_CHARS
+            ),
             max_upload_bytes=values.get("SPOTLIGHT_MAX_UPLOAD_BYTES", _positive_int, 2_000_000),
             fetch_timeout=values.get("SPOTLIGHT_FETCH_TIMEOUT", _positive_float, 10.0),
             fetch_max_bytes=values.get("SPOTLIGHT_FETCH_MAX_BYTES", _positive_int, 2_000_000),

@@ -12,6 +12,7 @@ from discord.ext import commands
 from bot.ask.answering import FOLLOW_UP_HINT, AnsweredQuestion, answer_question, compose_followup
 from bot.errors import describe_error
 from bot.feedback.buttons import feedback_view
+from bot.options import limit_text_option
 from bot.render import answer_embed, plain_message
 from bot.services import Services
 from index.library import normalise_question
@@ -23,6 +24,7 @@ class AskCog(commands.Cog):
     def __init__(self, bot: commands.Bot, services: Services) -> None:
         self.bot = bot
         self.services = services
+        limit_text_option(self.ask, "question", max_length=services.settings.max_question_chars)
 
     def _check(self, text: str, *, guild_id: int | None, user_id: int) -> str:
         """The member's question, normalised; raises QuestionError or CommandOnCooldown.
@@ -39,8 +41,10 @@ class AskCog(commands.Cog):
         """Ask the library; `previous` is the question of the answer a follow-up replies to."""
         question = asked
         if previous is not None:
-            question = compose_followup(
-                previous, asked, max_chars=self.services.settings.max_question_chars
+            limit = self.services.settings.max_question_chars
+            # Validated like any question, so the library need not check it again.
+            question = normalise_question(
+                compose_followup(previous, asked, max_chars=limit), limit
             )
         return await asyncio.to_thread(
             answer_question, self.services.library, question, guild_id=guild_id, user_id=user_id

@@ -25,6 +25,7 @@ from bot.library.ingest import (
     pasted_article,
 )
 from bot.library.pages import ArticlePager, search_embed, stats_embed
+from bot.options import limit_text_option
 from bot.render import truncate
 from bot.services import Services
 from corpus.records import Article
@@ -34,12 +35,19 @@ from index.library import normalise_question
 # Checked at run time too: default permissions are only a default a server can change.
 moderator_only = app_commands.checks.has_permissions(manage_guild=True)
 
-# Fixed custom ids, so the modal's fields can be recognised in any submit payload.
-PASTE_MODAL_ID = "spotlight:paste"
+# The form's id is made unique per opening (see paste_form_id): discord.py keeps one open
+# modal per custom_id, so with a shared id a second moderator's form replaced the first and
+# one of the two submissions was dropped. Its fields keep fixed ids (they are per form).
+PASTE_MODAL_PREFIX = "spotlight:paste-form:"
 PASTE_TITLE_ID = "spotlight:paste:title"
 PASTE_TEXT_ID = "spotlight:paste:text"
 PASTE_URL_ID = "spotlight:paste:url"
 AUTOCOMPLETE_SCAN = 200  # own articles looked at per keystroke; Discord shows 25
+
+
+def paste_form_id(interaction_id: int) -> str:
+    """One id per opened form: the id of the command that opened it is unique already."""
+    return f"{PASTE_MODAL_PREFIX}{interaction_id}"
 
 
 class PasteArticleModal(ui.Modal, title="Add an article"):
@@ -57,9 +65,9 @@ class PasteArticleModal(ui.Modal, title="Add an article"):
         component=ui.TextInput(custom_id=PASTE_URL_ID, required=False, max_length=512),
     )
 
-    def __init__(self, cog: LibraryCog) -> None:
+    def __init__(self, cog: LibraryCog, *, custom_id: str) -> None:
         # 15 minutes, like the interaction token: an abandoned modal does not linger.
-        super().__init__(custom_id=PASTE_MODAL_ID, timeout=900)
+        super().__init__(custom_id=custom_id, timeout=900)
         self.cog = cog
 
     @staticmethod
@@ -85,6 +93,7 @@ class LibraryCog(commands.GroupCog, group_name="library", group_description="Cur
     def __init__(self, services: Services) -> None:
         self.services = services
         super().__init__()
+        limit_text_option(self.search, "query", max_length=services.settings.max_question_chars)
 
     async def add(
         self,
@@ -135,7 +144,8 @@ class LibraryCog(commands.GroupCog, group_name="library", group_description="Cur
             articles = await asyncio.to_thread(parse_upload_blocking, file.filename, data)
         else:
             # A modal must be the first response, so no defer before it.
-            await interaction.response.send_modal(PasteArticleModal(self))
+            form = PasteArticleModal(self, custom_id=paste_form_id(interaction.id))
+            await interaction.response.send_modal(form)
             return
         await self.add(interaction, articles)
 

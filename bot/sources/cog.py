@@ -8,6 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.options import limit_text_option
 from bot.render import hits_embed
 from bot.services import Services
 from index.errors import EmptyIndexError
@@ -29,6 +30,7 @@ def find_sources(library: Library, topic: str, *, guild_id: int | None) -> list[
 class SourcesCog(commands.Cog):
     def __init__(self, services: Services) -> None:
         self.services = services
+        limit_text_option(self.sources, "topic", max_length=services.settings.max_question_chars)
 
     @app_commands.command(name="sources", description="List the articles I hold on a topic.")
     @app_commands.describe(topic="A person, event or subject, e.g. Met Gala")
