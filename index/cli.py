@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sqlite3
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -19,7 +20,7 @@ from corpus import load_path
 from corpus.errors import CorpusError
 from corpus.records import LoadReport
 from index.embedder import Embedder, SentenceTransformerEmbedder
-from index.errors import IndexError_
+from index.errors import IndexError_, QuestionError
 from index.library import Library
 from index.paths import default_index_dir
 from index.results import AddReport, Answer, Hit
@@ -153,7 +154,10 @@ def _print_answer(answer: Answer, out: TextIO) -> None:
 
 def _questions(args: argparse.Namespace) -> list[str]:
     if args.questions:
-        lines = args.questions.read_text(encoding="utf-8").splitlines()
+        try:
+            lines = args.questions.read_text(encoding="utf-8").splitlines()
+        except UnicodeDecodeError as error:
+            raise CorpusError(f"{args.questions} is not UTF-8 text (byte {error.start})") from None
         return [line for line in lines if line.strip()]
     if args.question is None:
         raise SystemExit("ask: give a QUESTION or --questions FILE")
@@ -176,7 +180,14 @@ def _query(args: argparse.Namespace, library: Library, out: TextIO) -> None:
             _print_hits(hits, out)
     elif args.command == "ask":
         for question in _questions(args):
-            answer = library.ask(question, k=args.k)
+            try:
+                answer = library.ask(question, k=args.k)
+            except QuestionError as error:
+                if not args.questions:
+                    raise
+                # One unusable line (empty once cleaned, too long) must not end the file.
+                print(f"skipped question {question[:60]!r}: {error}", file=sys.stderr)
+                continue
             if args.json:
                 print(json.dumps(answer.to_json(), ensure_ascii=False), file=out, flush=True)
             else:
@@ -215,5 +226,9 @@ def run(argv: Sequence[str] | None = None, *, embedder: Embedder | None = None,
             library.close()
     except (IndexError_, CorpusError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except sqlite3.DatabaseError as error:  # a damaged or foreign store.sqlite
+        print(f"error: the index at {folder} is unreadable ({error}); "
+              "rebuild it with `build --rebuild`", file=sys.stderr)
         return 2
     return 0

@@ -96,3 +96,44 @@ def test_rebuild_replaces_an_index_made_with_another_model(
     assert code == 0 and "2 new" in out
     code, out, _ = cli(["info", "--index", index, "--json"], capsys)
     assert json.loads(out)["dim"] == 64
+
+
+# --- issue 8, defect 12: one-line errors and skipped lines, never a traceback -------------
+
+
+def test_questions_file_that_is_not_utf8_is_one_clear_line(
+    corpus_dir: Path, tmp_path: Path, capsys
+) -> None:
+    index = str(tmp_path / "index")
+    cli(["build", "--corpus", str(corpus_dir), "--index", index], capsys)
+    questions = tmp_path / "questions.txt"
+    questions.write_bytes(b"where is the tour?\n\xff\xfe caf\xe9?\n")
+    code, _, err = cli(["ask", "--questions", str(questions), "--index", index], capsys)
+    assert code == 2
+    assert err.startswith("error: ") and "not UTF-8" in err and err.count("\n") == 1
+
+
+def test_questions_file_skips_lines_empty_after_cleaning(
+    corpus_dir: Path, tmp_path: Path, capsys
+) -> None:
+    index = str(tmp_path / "index")
+    cli(["build", "--corpus", str(corpus_dir), "--index", index], capsys)
+    questions = tmp_path / "questions.txt"
+    questions.write_text("<@123456789>\nwhere does the singer's tour start?\n")
+    code, out, err = cli(["ask", "--questions", str(questions), "--index", index, "--json"],
+                         capsys)
+    assert code == 0
+    [answer] = [json.loads(line) for line in out.splitlines()]
+    assert "tour" in answer["question"]
+    assert "skipped question" in err
+
+
+def test_a_garbage_store_is_one_clear_line(corpus_dir: Path, tmp_path: Path, capsys) -> None:
+    index = tmp_path / "index"
+    cli(["build", "--corpus", str(corpus_dir), "--index", str(index)], capsys)
+    (index / "store.sqlite").write_bytes(bytes(range(256)) * 64)
+    for name in ("store.sqlite-wal", "store.sqlite-shm"):
+        (index / name).unlink(missing_ok=True)
+    code, _, err = cli(["ask", "volcano?", "--index", str(index)], capsys)
+    assert code == 2
+    assert err.startswith("error: ") and err.count("\n") == 1
