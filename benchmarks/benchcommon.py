@@ -184,9 +184,13 @@ def gold_file(gold: str) -> Path:
     return folders[prefix]() / rest
 
 
-def answer_phrase_problems(questions: Sequence[Question]) -> list[str]:
+def answer_phrase_problems(questions: Sequence[Question],
+                           articles: Iterable[Article] = ()) -> list[str]:
     """Every answer phrase must be verbatim in (one of) its question's gold articles, after
-    whitespace normalisation only; answerable questions need at least one phrase."""
+    whitespace normalisation only; answerable questions need at least one phrase. With
+    `articles` (the corpus as loaded), each phrase must also be in a gold article's body as
+    the library indexes it (titles are not part of any passage), compared as answers are."""
+    bodies = {article.source: article.text for article in articles}
     problems = []
     for question in questions:
         if not question.answerable:
@@ -200,6 +204,9 @@ def answer_phrase_problems(questions: Sequence[Question]) -> list[str]:
         for phrase in question.answers:
             if not any(" ".join(phrase.split()) in text for text in texts):
                 problems.append(f"line {question.line}: not in the gold text: {phrase!r}")
+            elif bodies and not any(contains_answer(bodies.get(g), [phrase])
+                                    for g in question.gold):
+                problems.append(f"line {question.line}: not in an indexed body: {phrase!r}")
     return problems
 
 
