@@ -46,6 +46,9 @@ log = logging.getLogger(__name__)
 PASSAGES = 3  # the model sees the same top passages the extractive answerer quotes from
 MAX_TOKENS = 300  # a few short sentences; also bounds what a slow model can cost us
 MAX_TEXT_CHARS = 1_000
+# MAX_TOKENS of prose is well under this; a server ignoring max_tokens gets cut here, so
+# the checks below never work on megabytes.
+MAX_REPLY_CHARS = 8_000
 MAX_BODY_BYTES = 1_000_000  # a chat completion is a few KB; more is a broken server
 MAX_SUPPORTING_QUOTES = 2
 # Model calls in flight at once; a call past its deadline is abandoned to finish (within
@@ -205,11 +208,16 @@ def defuse(text: str, allowed_urls: set[str]) -> str:
         link = url.rstrip(_TRAILING_PUNCTUATION)
         return url[len(link):]
 
-    text = _MASKED_LINK.sub(masked, text)
-    # Skip the masked links just kept: their URL is an allowed one.
-    text = _URL.sub(bare, text)
-    text = _DISCORD_TOKEN.sub("", text)
-    return _AT.sub("", text)
+    # Removing one piece can join two others into a new one ("htt<@1>ps://", "<@<@1>2>"),
+    # so repeat until nothing changes; every change shortens the text, so this ends.
+    while True:
+        defused = _MASKED_LINK.sub(masked, text)
+        defused = _DISCORD_TOKEN.sub("", defused)
+        defused = _URL.sub(bare, defused)  # a kept masked link's URL is kept here too
+        defused = _AT.sub("", defused)
+        if defused == text:
+            return text
+        text = defused
 
 
 def split_claims(text: str) -> list[Claim]:
@@ -287,21 +295,27 @@ def render(claims: list[Claim]) -> tuple[str, list[int]]:
     return "".join(parts).strip(), [number - 1 for number in order]
 
 
-def check_answer(raw: str, passages: list[EvidencePassage]) -> Checked:
-    """The model's answer as it may be shown, or LLMFailure saying why it may not."""
-    text = scrub_control(_THINKING.sub("", raw)).strip()
-    if not text:
-        raise LLMFailure(Failure.EMPTY)
-    if _REFUSAL.search(text):
-        raise LLMFailure(Failure.REFUSAL)
-    numbers = cited_numbers(text)
+def check_citations(numbers: list[int], passages: list[EvidencePassage]) -> None:
     if not numbers:
         raise LLMFailure(Failure.NO_CITATION)
     invented = sorted({n for n in numbers if not 1 <= n <= len(passages)})
     if invented:
         raise LLMFailure(Failure.INVENTED_CITATION, ",".join(map(str, invented)))
+
+
+def check_answer(raw: str, passages: list[EvidencePassage]) -> Checked:
+    """The model's answer as it may be shown, or LLMFailure saying why it may not."""
+    text = scrub_control(_THINKING.sub("", raw)[:MAX_REPLY_CHARS]).strip()
+    if not text:
+        raise LLMFailure(Failure.EMPTY)
+    if _REFUSAL.search(text):
+        raise LLMFailure(Failure.REFUSAL)
+    numbers = cited_numbers(text)
+    check_citations(numbers, passages)
     allowed = {url for n in numbers if (url := passages[n - 1].hit.url)}
     claims = split_claims(defuse(text, allowed))
+    # Defusing can join a citation that was not there before ("[<@1>7]"): check again.
+    check_citations([n for claim in claims for n in claim.numbers], passages)
     if not any(stems(claim.prose) for claim in claims):
         raise LLMFailure(Failure.EMPTY)
     weakest = min(support(claim, passages) for claim in claims)

@@ -338,6 +338,11 @@ def test_an_echoed_injection_alone_is_inert(fake: FakeOpenAI, library: Library) 
     ("join discord.gg/abc or discord.com/invite/abc", "join  or "),
     ("go to www.evil.example", "go to "),
     ("HTTPS://EVIL.EXAMPLE", ""),
+    # Removing one piece must not join two others into a live one.
+    ("htt<@1>ps://evil.example/x", ""),
+    ("<@<@1>2> and <#<#1>2>", "<2> and "),
+    ("@<@1>everyone", "everyone"),
+    ("[go](https://evil.example/<@1>)", "go"),
 ])
 def test_defuse(hostile: str, shown: str) -> None:
     assert defuse(hostile, {CHEF_URL}) == shown
@@ -348,6 +353,19 @@ def test_hidden_characters_cannot_smuggle_a_mention() -> None:
     checked = check_answer("The chef won the golden spoon award @\u200beveryone [1].",
                            passages)
     assert checked.text == "The chef won the golden spoon award everyone [1]."
+
+
+def test_a_citation_joined_by_defusing_is_checked_too() -> None:
+    chef = evidence_passage("The chef won the golden spoon award for her ramen.")
+    with pytest.raises(Exception, match="INVENTED_CITATION"):
+        check_answer("The chef won the golden spoon award [1]. And the ramen [<@1>7].", [chef])
+
+
+def test_a_huge_reply_is_cut_before_it_is_checked() -> None:
+    chef = evidence_passage("The chef won the golden spoon award for her ramen.")
+    started = time.monotonic()
+    checked = check_answer("The chef won the golden spoon award [1]. " * 25_000, [chef])
+    assert len(checked.text) <= MAX_TEXT_CHARS and time.monotonic() - started < 2.0
 
 
 # -- the support check ---------------------------------------------------------------------
