@@ -289,6 +289,14 @@ def _decode(data: bytes) -> str:
         return data.decode("latin-1")  # defined for every byte
 
 
+def _bounded_text(data: bytes) -> str:
+    """A one-article file's text, refused before any pattern runs when it is too long."""
+    text = _decode(data)
+    if len(text) > MAX_ARTICLE_CHARS:
+        raise _Unusable(f"text longer than {MAX_ARTICLE_CHARS:,} characters: not one article")
+    return text
+
+
 # ---------------------------------------------------------------------------------------
 # Formats
 
@@ -304,12 +312,12 @@ def _parse(name: str, data: bytes, source: str) -> _Parsed:
 
 
 def _parse_txt(name: str, data: bytes, source: str) -> _Parsed:
-    title, body = _split_title(_decode(data), name)
+    title, body = _split_title(_bounded_text(data), name)
     return _Parsed([_make_article(title, body, source=source)])
 
 
 def _parse_markdown(name: str, data: bytes, source: str) -> _Parsed:
-    text = _decode(data)
+    text = _bounded_text(data)
     metadata, text = _front_matter(text)
     heading = next((h for h in _MD_H1.finditer(text) if h.group(1).rstrip(_HEADING_CLOSE)), None)
     if heading is not None:
