@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sys
 from collections.abc import Sequence
 
 import discord
 
+from bot.connection import quiet_reconnect_logs, retry_delays, serve
 from bot.settings import Settings
 from corpus.errors import CorpusError
 from index.errors import IndexError_
@@ -84,16 +86,30 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             run_console(library, max_question_chars=settings.max_question_chars)
             return 0
-        from bot.client import ShardedSpotlightBot, SpotlightBot
-
-        bot_class = ShardedSpotlightBot if settings.sharded else SpotlightBot
-        bot = bot_class(settings=settings, library=library)
-        try:
-            # log_handler=None: logging is already set up above.
-            bot.run(settings.token, log_handler=None)
-        except discord.LoginFailure:
-            print(BAD_TOKEN, file=sys.stderr)
-            return 2
-        return 0
+        return run_discord(settings, library)
     finally:
         library.close()
+
+
+def run_discord(settings: Settings, library) -> int:
+    """Serve Discord until stopped: 0 on Ctrl+C, 2 for a wrong token, 3 when Discord stayed
+    unreachable for SPOTLIGHT_CONNECT_RETRIES retries."""
+    from bot.client import ShardedSpotlightBot, SpotlightBot
+
+    bot_class = ShardedSpotlightBot if settings.sharded else SpotlightBot
+    quiet_reconnect_logs()
+    try:
+        return asyncio.run(
+            serve(
+                lambda: bot_class(settings=settings, library=library),
+                settings.token or "",
+                retries=settings.connect_retries,
+                delays=retry_delays(),
+                out=sys.stderr,
+            )
+        )
+    except discord.LoginFailure:
+        print(BAD_TOKEN, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # Ctrl+C: the client was closed on the way out
+        return 0

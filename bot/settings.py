@@ -44,6 +44,8 @@ class Settings:
     allow_private_urls: bool = False
     log_level: str = "INFO"
     sharded: bool = False  # AutoShardedBot: needed past ~2,500 servers
+    # Retries while Discord cannot be reached at start; None: forever (exit code 3 after).
+    connect_retries: int | None = None
 
     @property
     def state_path(self) -> Path:
@@ -88,6 +90,7 @@ class Settings:
             allow_private_urls=values.get("SPOTLIGHT_ALLOW_PRIVATE_URLS", _bool, False),
             log_level=log_level,
             sharded=values.get("SPOTLIGHT_SHARDED", _bool, False),
+            connect_retries=values.get("SPOTLIGHT_CONNECT_RETRIES", _retries, None),
         )
 
 
@@ -129,6 +132,18 @@ def _positive_int(raw: str) -> int:
         raise ValueError("must be a whole number") from None
     if value <= 0:
         raise ValueError("must be greater than 0")
+    return value
+
+
+def _retries(raw: str) -> int | None:
+    if raw.lower() == "forever":
+        return None
+    try:
+        value = int(raw.replace("_", ""))
+    except ValueError:
+        raise ValueError("must be a whole number of retries (0 or more) or forever") from None
+    if value < 0:
+        raise ValueError("must be 0 or more (or forever)")
     return value
 
 

@@ -125,7 +125,9 @@ class FakeDiscord:
 
     # --- lifecycle ------------------------------------------------------------------------
 
-    async def start(self) -> None:
+    async def start(self, *, port: int = 0) -> None:
+        """Serve on 127.0.0.1:`port` (0: any free port). Stopping and starting again on the
+        same port is an outage the bot must ride out; the state (sessions, guilds) stays."""
         app = web.Application(middlewares=[self._middleware], client_max_size=32 * 1024 * 1024)
         api = API_PREFIX
         routes = [
@@ -173,7 +175,7 @@ class FakeDiscord:
         app.router.add_route("*", "/{tail:.*}", self._unknown_route, name="unknown")
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
         await site.start()
         host, port = self._runner.addresses[0][:2]
         self.base_url = f"http://{host}:{port}"
