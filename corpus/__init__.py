@@ -13,6 +13,7 @@ from corpus.loaders import (
     drop_duplicates,
     load_path,
     parse_document,
+    read_document,
 )
 from corpus.records import Article, LoadReport, Passage, SkippedFile, normalised_text
 from corpus.text import clean_url, scrub
@@ -36,6 +37,7 @@ __all__ = [
     "normalise_date",
     "normalised_text",
     "parse_document",
+    "read_document",
     "scrub",
     "split_sentences",
 ]

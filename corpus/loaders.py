@@ -74,8 +74,15 @@ def parse_document(name: str, data: bytes, *, source: str | None = None) -> list
 
     Raises CorpusError (short, user-facing) when the file gives no article at all, and
     never anything else, whatever the bytes. Bad records inside a .json/.jsonl file are
-    left out when others are good.
+    left out when others are good (`read_document` also says which and why).
     """
+    return read_document(name, data, source=source).articles
+
+
+def read_document(name: str, data: bytes, *, source: str | None = None) -> LoadReport:
+    """`parse_document` with the records it left out: `skipped` names each bad record
+    of a .json/.jsonl file as `source:N` with its reason, so an upload can report them.
+    CorpusError when the file gives no article at all."""
     label = display_path(name)
     parsed = _parse_safely(name, data, display_path(source) if source else label)
     if isinstance(parsed, str):
@@ -83,7 +90,7 @@ def parse_document(name: str, data: bytes, *, source: str | None = None) -> list
     if not parsed.articles:
         reason = parsed.skipped[0].reason if parsed.skipped else "no articles found"
         raise CorpusError(f"{label}: {reason}")
-    return parsed.articles
+    return LoadReport(articles=parsed.articles, skipped=parsed.skipped)
 
 
 def load_path(path: Path) -> LoadReport:

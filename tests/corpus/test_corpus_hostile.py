@@ -26,6 +26,7 @@ from corpus import (
     load_path,
     normalise_date,
     parse_document,
+    read_document,
     scrub,
     split_sentences,
 )
@@ -259,6 +260,17 @@ def test_every_file_that_gives_nothing_is_reported_with_a_reason(
         SkippedFile("loop", "symbolic link loop"),
         SkippedFile("pipe.txt", "not a regular file (a named pipe)"),
         SkippedFile("sub/up/", "symbolic link to a folder already read"),
+    ]
+
+
+def test_an_upload_reports_the_records_it_left_out() -> None:
+    data = json.dumps([{"id": 1, "title": "A", "text": "Text of A."}, {"title": "no text"},
+                       {"id": 1, "title": "B", "text": "Text of B."}]).encode()
+    report = read_document("news.json", data, source="upload:news.json")
+    assert [a.key for a in report.articles] == ["upload:news.json#1"]
+    assert report.skipped == [
+        SkippedFile("upload:news.json:2", "record has no text, body or content"),
+        SkippedFile("upload:news.json:3", "repeats id '1' of record 1"),
     ]
 
 
