@@ -15,10 +15,12 @@ under httpx) with our own network backend, because three guarantees live below H
 from __future__ import annotations
 
 import http
+import io
 import ipaddress
 import re
 import socket
 import ssl
+import threading
 import time
 import typing
 import zlib
@@ -156,14 +158,37 @@ class _Deadline:
         return CorpusError(f"timed out after {self.seconds:g} s")
 
 
-def _checked_addresses(host: str, port: int, *, allow_private_hosts: bool) -> list[str]:
+def _resolve(host: str, port: int, deadline: _Deadline) -> list[tuple[typing.Any, ...]]:
+    """getaddrinfo within the deadline: it has no timeout of its own, so it runs in a
+    daemon thread that is abandoned (and ends by itself) when the time is up."""
+    outcome: list[typing.Any] = []
+
+    def lookup() -> None:
+        try:
+            outcome.append(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+        except Exception as error:  # handed to the caller's thread below
+            outcome.append(error)
+
+    thread = threading.Thread(target=lookup, name=f"resolve {host}", daemon=True)
+    thread.start()
+    thread.join(deadline.left())
+    if not outcome:
+        raise httpcore.ConnectTimeout(f"resolving {host} took too long")
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    return outcome[0]
+
+
+def _checked_addresses(
+    host: str, port: int, deadline: _Deadline, *, allow_private_hosts: bool
+) -> list[str]:
     """The host's addresses, resolved once; all must be public unless private is allowed.
 
     The connection then goes to one of exactly these addresses: resolving again to
     connect would let a name answer "public" here and "127.0.0.1" there.
     """
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        infos = _resolve(host, port, deadline)
     except (OSError, UnicodeError):
         raise CorpusError(f"could not resolve {host}") from None
     addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
@@ -218,7 +243,9 @@ class _PinnedBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[typing.Any] | None = None,
     ) -> httpcore.NetworkStream:
-        addresses = _checked_addresses(host, port, allow_private_hosts=self._allow_private_hosts)
+        addresses = _checked_addresses(
+            host, port, self._deadline, allow_private_hosts=self._allow_private_hosts
+        )
         failure: Exception | None = None
         for address in addresses:
             try:
@@ -390,7 +417,9 @@ def _is_feed(body: bytes, content_type: str) -> bool:
 def _feed_articles(body: bytes, *, max_items: int, feed_url: str) -> list[Article]:
     if _XML_ENTITY_DECLARATION.search(body):
         raise CorpusError("the feed declares XML entities, which are not allowed")
-    feed = feedparser.parse(body)
+    # A stream, never the bytes themselves: feedparser.parse(b"/etc/x.xml") opens that
+    # local file, so a server answering with a path would make us read our own disk.
+    feed = feedparser.parse(io.BytesIO(body))
     articles: list[Article] = []
     for index, entry in enumerate(feed.entries[:max_items]):
         html = entry.content[0].value if entry.get("content") else entry.get("summary", "")

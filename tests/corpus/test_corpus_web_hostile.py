@@ -17,6 +17,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -111,6 +112,7 @@ ROUTES: dict[str, Callable[[BaseHTTPRequestHandler, threading.Event], None]] = {
     "/to-loopback": _redirect("http://127.0.0.1:{port}/secret"),
     "/to-ftp": _redirect("ftp://example.com/file"),
     "/loop": _redirect("/loop"),
+    "/path-as-feed": _respond(b"", **{"Content-Type": "application/rss+xml"}),
 }
 
 
@@ -252,6 +254,36 @@ def test_a_gzip_bomb_is_stopped_at_the_size_limit(server: Server) -> None:
 def test_an_unread_encoding_is_a_clear_error(server: Server) -> None:
     with pytest.raises(CorpusError, match=r"an encoding we do not read \(br\)"):
         fetch_local(server.url("/brotli"))
+
+
+def test_a_feed_body_is_never_taken_for_a_local_file_name(
+    server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    local = tmp_path / "private-feed.xml"
+    local.write_bytes(b'<rss version="2.0"><channel><item><title>Private</title>'
+                      b"<description>The local secret feed text.</description></item>"
+                      b"</channel></rss>")
+    monkeypatch.setitem(ROUTES, "/path-as-feed", _respond(
+        str(local).encode(), **{"Content-Type": "application/rss+xml"}))
+    with pytest.raises(CorpusError, match="no entries with text"):
+        fetch_local(server.url("/path-as-feed"))
+
+
+def test_name_resolution_counts_against_the_deadline(
+    network: FakeNetwork, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_getaddrinfo = socket.getaddrinfo
+
+    def slow_getaddrinfo(host: str, *args: object, **kwargs: object) -> list:
+        if host == "slow-dns.test":
+            time.sleep(3)
+        return real_getaddrinfo(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", slow_getaddrinfo)
+    started = time.monotonic()
+    with pytest.raises(CorpusError, match=r"timed out after 0\.5 s"):
+        fetch_url("http://slow-dns.test/", timeout=0.5)
+    assert time.monotonic() - started < 1.5
 
 
 def test_a_feed_declaring_entities_is_refused(server: Server) -> None:
