@@ -121,8 +121,11 @@ def load_path(path: Path) -> LoadReport:
             continue
         articles.extend(parsed.articles)
         report.skipped.extend(parsed.skipped)
-        if not parsed.articles and not parsed.skipped:
-            report.skipped.append(SkippedFile(source, "no articles found"))
+        if not parsed.articles:
+            # The file itself is named too (not only its records), so an index keeps
+            # what it holds from a file that gave nothing this time.
+            reason = "no usable records" if parsed.skipped else "no articles found"
+            report.skipped.append(SkippedFile(source, reason))
     report.skipped.sort(key=lambda skipped: _natural_key(skipped.path))
     report.articles, report.duplicates = drop_duplicates(articles)
     return report

@@ -285,13 +285,16 @@ def test_a_skipped_files_path_is_its_articles_source(tmp_path: Path) -> None:
     records = [{"id": "a", "title": "A", "text": "Text of A."}]
     _write(tmp_path, "deep/er/news.json", json.dumps(records))
     _write(tmp_path, os.fsdecode(b"deep/caf\xe9.txt"), GOOD.encode("latin-1"))
+    line = json.dumps({"id": "b", "title": "B", "text": "Text of B."})
+    _write(tmp_path, "lines.jsonl", line + "\n")
     before = load_path(tmp_path)
     sources = {a.source for a in before.articles}
     _write(tmp_path, "deep/er/news.json", json.dumps(records)[:20])  # half saved
     _write(tmp_path, os.fsdecode(b"deep/caf\xe9.txt"), b"")  # emptied while being written
+    _write(tmp_path, "lines.jsonl", line[:-3])  # its only line cut short
     after = load_path(tmp_path)
     assert after.articles == []
-    assert {s.path for s in after.skipped} == sources
+    assert {s.path for s in after.skipped} == sources | {"lines.jsonl:1"}
 
 
 # --- property-based: no input crashes a loader, cleaning or chunking ----------------------
