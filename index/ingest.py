@@ -8,15 +8,19 @@ from dataclasses import dataclass, field
 
 from corpus import chunk_article
 from corpus.records import Article, Passage
-from index.store import Store
+from index.store import Store, StoredArticle
 
 # Passages embedded and committed together: big enough for efficient batches, small
 # enough that a killed build keeps most of its work (the next run resumes from it).
-COMMIT_EVERY_PASSAGES = 1024
+COMMIT_EVERY_PASSAGES = 256
 
 
 def article_id_for(scope: str, key: str) -> str:
     return hashlib.sha256(f"{scope}\0{key}".encode()).hexdigest()[:12]
+
+
+def stored_source(row: StoredArticle) -> str:
+    return row.metadata[1]
 
 
 def embedding_text(title: str, passage: str) -> str:
@@ -59,11 +63,12 @@ class IngestPlan:
 
 def plan_ingest(
     store: Store, articles: Iterable[Article], *, scope: str, visible: tuple[str, ...],
-    replace_origin: str | None,
+    replace_origin: str | None, keep_sources: frozenset[str] = frozenset(),
 ) -> IngestPlan:
     """Classify each article: new or changed (embed), unchanged (skip), or a copy of one
     already held (skip). With replace_origin, articles of that origin in the scope that are
-    not in `articles` are to be removed (a build mirrors its corpus folder)."""
+    not in `articles` are to be removed (a build mirrors its corpus folder), except those
+    whose source is in `keep_sources` (a file still there that could not be read now)."""
     plan = IngestPlan()
     stored = store.stored_articles(scope)
     seen_keys: set[str] = set()
@@ -94,5 +99,6 @@ def plan_ingest(
         plan.to_remove = [
             row.id for key, row in stored.items()
             if row.origin == replace_origin and key not in seen_keys
+            and stored_source(row) not in keep_sources
         ]
     return plan

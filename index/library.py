@@ -11,96 +11,109 @@ global articles plus G's own, never another guild's.
 from __future__ import annotations
 
 import logging
-import re
 import threading
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
-import faiss
 import numpy as np
+from filelock import FileLock
 
+from corpus import split_sentences
 from corpus.records import Article
-from index.answer import AnswerPolicy, compose_answer
-from index.dense import DenseIndex
+from index.answerability import Answerability
+from index.answerers.extractive import ExtractiveAnswerer
+from index.config import LibraryConfig
 from index.embedder import Embedder
-from index.errors import EmptyIndexError, IndexMissingError, QuestionError
+from index.errors import EmptyIndexError, IndexMissingError
 from index.ingest import IngestPlan, PlannedArticle, embedding_text, plan_ingest
 from index.manifest import FORMAT_VERSION, MANIFEST_NAME, Manifest
-from index.ranking import drop_near_duplicates, rank_articles
+from index.parts import Answerer, Query
+from index.pipeline import Pipeline
+from index.question import normalise_question
+from index.ranking import ReciprocalRankFusion
 from index.results import AddReport, Answer, ArticleInfo, Hit, IndexInfo, QuestionStats
-from index.store import GLOBAL_SCOPE, NewPassage, Store, scope_of, utc_now, visible_scopes
-from index.terms import fts_query
+from index.retrievers import DenseRetriever, KeywordRetriever
+from index.store import (
+    GLOBAL_SCOPE,
+    NewPassage,
+    Store,
+    locate_sentences,
+    scope_of,
+    utc_now,
+    visible_scopes,
+)
+from index.vectors import FaissVectors
 
 SearchMode = Literal["hybrid", "dense", "keyword"]
 ProgressCallback = Callable[[int, int], None]
-MAX_QUESTION_CHARS = 500
-# How many passages each method hands to fusion: deep enough that an article ranked well
-# by one method alone still reaches the top after fusion.
-CANDIDATE_POOL = 50
 STORE_NAME = "store.sqlite"
-DENSE_NAME = "dense.faiss"
+# Held by whichever process writes, so two writers (the bot's start-up sync beside a CLI
+# add) never plan from the same state and store the same passages twice.
+WRITE_LOCK_NAME = "write.lock"
+UPGRADE_BATCH = 256
 
-_DISCORD_MARKUP = re.compile(r"<(?:@[!&]?|#)\d+>")
 log = logging.getLogger(__name__)
 
 
-def normalise_question(question: str, max_chars: int = MAX_QUESTION_CHARS) -> str:
-    text = " ".join(_DISCORD_MARKUP.sub(" ", question).split())
-    if not text:
-        raise QuestionError("The question is empty: ask me something about a celebrity.")
-    if len(text) > max_chars:
-        raise QuestionError(
-            f"That question is {len(text):,} characters long; please keep it under {max_chars}."
-        )
-    return text
+def default_answerer(config: LibraryConfig, answerability: Answerability) -> Answerer:
+    """The extractive answerer, or the LLM one (falling back to it) when configured."""
+    extractive = ExtractiveAnswerer()
+    if config.llm is None:
+        return extractive
+    from index.answerers.llm import LLMAnswerer  # imports httpx only when configured
 
-
-@dataclass(frozen=True)
-class _Visibility:
-    generation: int
-    passages: int
-    selector: faiss.IDSelector | None
+    return LLMAnswerer(config.llm, fallback=extractive, answerability=answerability)
 
 
 class Library:
-    def __init__(self, folder: Path, embedder: Embedder, store: Store, dense: DenseIndex,
-                 manifest: Manifest, policy: AnswerPolicy) -> None:
+    def __init__(self, folder: Path, embedder: Embedder, store: Store, vectors: FaissVectors,
+                 manifest: Manifest, config: LibraryConfig) -> None:
         self.folder = folder
         self.embedder = embedder
-        self.policy = policy
+        self.config = config
         self._store = store
-        self._dense = dense
+        self._vectors = vectors
         self._manifest = manifest
         self._write_lock = threading.Lock()
-        self._refresh_lock = threading.Lock()
-        self._generation = store.generation()
-        self._visibility: dict[tuple[str, ...], _Visibility] = {}
+        self._process_lock = FileLock(str(folder / WRITE_LOCK_NAME))
+        answerability = Answerability()
+        self.pipeline = Pipeline(
+            store, embedder.dim,
+            retrievers=[DenseRetriever(vectors), KeywordRetriever(store)],
+            fusion=ReciprocalRankFusion(),
+            answerer=default_answerer(config, answerability),
+            answerability=answerability,
+        )
 
     # -- opening ------------------------------------------------------------------------
     @classmethod
     def open(cls, folder: Path, embedder: Embedder, *, create: bool = False,
-             policy: AnswerPolicy | None = None) -> Library:
+             config: LibraryConfig | None = None) -> Library:
         """Open an index folder. Raises IndexMissingError (unless create=True) and
-        IndexMismatchError (other model, dim or format version)."""
+        IndexMismatchError (other model, dim or a newer format version). An index of the
+        previous format is upgraded in place."""
         folder = Path(folder)
-        policy = policy or AnswerPolicy()
+        config = config or LibraryConfig()
         if not (folder / MANIFEST_NAME).exists():
             if not create:
                 raise IndexMissingError(
                     f"No index at {folder}. Build one first: "
                     f"`python -m index build --corpus PATH --index {folder}`."
                 )
-            return cls._create(folder, embedder, policy)
+            return cls._create(folder, embedder, config)
         manifest = Manifest.read(folder)
         manifest.check_compatible(folder, embedder.name, embedder.fingerprint, embedder.dim)
         store = Store(folder / STORE_NAME)
-        dense = cls._load_dense(folder, store, manifest)
-        return cls(folder, embedder, store, dense, manifest, policy)
+        vectors = FaissVectors.load(folder, store, manifest.dim, manifest.dense_generation)
+        library = cls(folder, embedder, store, vectors, manifest, config)
+        if manifest.format_version < FORMAT_VERSION:
+            library._upgrade()
+        return library
 
     @classmethod
-    def _create(cls, folder: Path, embedder: Embedder, policy: AnswerPolicy) -> Library:
+    def _create(cls, folder: Path, embedder: Embedder, config: LibraryConfig) -> Library:
         folder.mkdir(parents=True, exist_ok=True)
         now = utc_now()
         manifest = Manifest(
@@ -109,54 +122,65 @@ class Library:
             articles=0, passages=0, created_at=now, updated_at=now, dense_generation=0,
         )
         store = Store(folder / STORE_NAME)
-        dense = DenseIndex.from_vectors(
-            np.zeros(0, dtype=np.int64), np.zeros((0, embedder.dim), np.float32), embedder.dim)
-        library = cls(folder, embedder, store, dense, manifest, policy)
+        vectors = FaissVectors.load(folder, store, embedder.dim, -1)
+        library = cls(folder, embedder, store, vectors, manifest, config)
         library._persist()
         return library
 
-    @staticmethod
-    def _load_dense(folder: Path, store: Store, manifest: Manifest) -> DenseIndex:
-        """dense.faiss if it is current; otherwise (a crash between the SQLite commit and
-        the FAISS write, or a damaged file) rebuilt from the vectors SQLite holds."""
-        path = folder / DENSE_NAME
-        if manifest.dense_generation == store.generation() and path.exists():
-            try:
-                dense = DenseIndex.read(path)
-                if dense.dim == manifest.dim and dense.size == store.total("passages"):
-                    return dense
-            except RuntimeError as error:
-                log.warning("%s is unreadable (%s); rebuilding it from the store", path, error)
-        log.info("Rebuilding %s from %s", path, STORE_NAME)
-        return DenseIndex.from_vectors(*store.all_vectors(manifest.dim), manifest.dim)
-
-    def _dense_from_store(self) -> DenseIndex:
-        return DenseIndex.from_vectors(*self._store.all_vectors(self.embedder.dim),
-                                       self.embedder.dim)
+    def _upgrade(self) -> None:
+        """Format 1 stored no sentence vectors: embed the stored passages' sentences."""
+        with self._writing():
+            done = 0
+            while batch := self._store.passages_without_sentences(UPGRADE_BATCH):
+                sentences = [split_sentences(text) for _, text in batch]
+                vectors = self.embedder.encode([s for group in sentences for s in group])
+                at = 0
+                with self._store.transaction() as db:
+                    for (passage_id, text), group in zip(batch, sentences, strict=True):
+                        found = locate_sentences(text, group)
+                        Store.set_sentences(db, passage_id,
+                                            [(start, end) for _, start, end in found],
+                                            vectors[[at + index for index, _, _ in found]])
+                        at += len(group)
+                done += len(batch)
+                log.info("Upgrading %s: sentence vectors for %d passages", self.folder, done)
+            self._manifest.format_version = FORMAT_VERSION
+            self._persist()
 
     def _persist(self) -> None:
         """dense.faiss then manifest.json, each replaced atomically."""
-        generation = self._store.generation()
-        if self._dense.needs_restructure():
-            self._dense = self._dense_from_store()
-        self._dense.write(self.folder / DENSE_NAME)
+        self._vectors.restructure_if_needed()
+        self._vectors.write()
         manifest = self._manifest
-        manifest.faiss_type = self._dense.kind
+        manifest.faiss_type = self._vectors.kind
         manifest.articles = self._store.total("articles")
         manifest.passages = self._store.total("passages")
         manifest.updated_at = self._store.updated_at() or manifest.updated_at
-        manifest.dense_generation = generation
+        manifest.dense_generation = self._vectors.generation
         manifest.write(self.folder)
 
     def _refresh_if_stale(self) -> None:
-        """Another process (the CLI beside a running bot) may have written: reload."""
-        generation = self._store.generation()
-        if generation == self._generation:
+        """Another process (the CLI beside a running bot) may have written: reload. While
+        this process writes, its writer keeps FAISS in step itself, so a reader never
+        swaps the index under it."""
+        if self._store.generation() == self._vectors.generation:
             return
-        with self._refresh_lock:
-            if generation != self._generation:
-                self._dense = self._dense_from_store()
-                self._generation = generation
+        if not self._write_lock.acquire(blocking=False):
+            return
+        try:
+            if self._store.generation() != self._vectors.generation:
+                self._vectors.reload()
+        finally:
+            self._write_lock.release()
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """This process's write lock and the folder's, then FAISS brought up to date with
+        whatever another process wrote before."""
+        with self._write_lock, self._process_lock:
+            if self._store.generation() != self._vectors.generation:
+                self._vectors.reload()
+            yield
 
     # -- writing ------------------------------------------------------------------------
     def add_articles(self, articles: Iterable[Article], *, guild_id: int | None = None,
@@ -164,21 +188,25 @@ class Library:
         """Add or update articles in one scope; unchanged content is not re-embedded."""
         return self._ingest(articles, guild_id=guild_id, origin="add", progress=progress)
 
-    def build(self, articles: Iterable[Article], *,
+    def build(self, articles: Iterable[Article], *, keep_sources: Iterable[str] = (),
               progress: ProgressCallback | None = None) -> AddReport:
-        """Make the global built articles equal to `articles`: add, update, remove the rest.
-        Articles added one by one (`add`) are kept."""
+        """Make the global built articles equal to `articles`: add, update, remove the rest,
+        except articles from `keep_sources` (files that exist but could not be read this
+        time). Articles added one by one (`add`) are kept."""
         return self._ingest(articles, guild_id=None, origin="build", progress=progress,
-                            mirror=True)
+                            mirror=True, keep_sources=frozenset(keep_sources))
 
     def _ingest(self, articles: Iterable[Article], *, guild_id: int | None, origin: str,
-                progress: ProgressCallback | None, mirror: bool = False) -> AddReport:
+                progress: ProgressCallback | None, mirror: bool = False,
+                keep_sources: frozenset[str] = frozenset()) -> AddReport:
         scope = scope_of(guild_id)
-        with self._write_lock:
-            self._refresh_if_stale()
+        articles = list(articles)
+        with self._writing():
+            # Planned inside the lock: another writer's passages are already in the store.
             plan = plan_ingest(self._store, articles, scope=scope,
                                visible=visible_scopes(guild_id),
-                               replace_origin=origin if mirror else None)
+                               replace_origin=origin if mirror else None,
+                               keep_sources=keep_sources)
             total, done = plan.passage_count, 0
             if progress:
                 progress(0, total)
@@ -195,120 +223,107 @@ class Library:
                 removed=plan.to_remove, passages=total,
             )
 
-    def _write_batch(self, batch: list[PlannedArticle], scope: str, origin: str) -> None:
-        texts = [embedding_text(p.article.title, passage.text)
-                 for p in batch for passage in p.passages]
+    def _embed(self, batch: list[PlannedArticle]) -> list[list[NewPassage]]:
+        """Passages and their sentences, embedded in one call (the model sorts by length)."""
+        laid_out = [
+            (planned, passage, list(passage.sentences) or split_sentences(passage.text))
+            for planned in batch for passage in planned.passages
+        ]
+        texts: list[str] = []
+        for planned, passage, sentences in laid_out:
+            texts.append(embedding_text(planned.article.title, passage.text))
+            texts.extend(sentences)
         vectors = self.embedder.encode(texts)
-        rows = iter(vectors)
+        embedded: dict[str, list[NewPassage]] = {planned.article_id: [] for planned in batch}
+        at = 0
+        for planned, passage, sentences in laid_out:
+            found = locate_sentences(passage.text, sentences)
+            sentence_vectors = vectors[[at + 1 + index for index, _, _ in found]]
+            embedded[planned.article_id].append(NewPassage(
+                passage.position, passage.text, vectors[at],
+                [(start, end) for _, start, end in found], sentence_vectors))
+            at += 1 + len(sentences)
+        return [embedded[planned.article_id] for planned in batch]
+
+    def _write_batch(self, batch: list[PlannedArticle], scope: str, origin: str) -> None:
+        embedded = self._embed(batch)
+        generation_before = self._store.generation()
         new_ids: list[int] = []
         with self._store.transaction() as db:
             stale_ids = Store.delete_passages_of(
                 db, [p.article_id for p in batch if p.replaces_existing])
-            for planned in batch:
+            for planned, passages in zip(batch, embedded, strict=True):
                 article = planned.article
                 Store.upsert_article(db, planned.article_id, scope, origin, article.key,
                                      article.title, article.source, article.url, article.date,
                                      article.content_hash)
-                new_ids += Store.insert_passages(db, planned.article_id, scope, article.title, [
-                    NewPassage(passage.position, passage.text, next(rows))
-                    for passage in planned.passages
-                ])
+                new_ids += Store.insert_passages(db, planned.article_id, scope, article.title,
+                                                 passages)
             Store.bump_generation(db)
-        self._dense.remove(stale_ids)
-        self._dense.add(np.asarray(new_ids), vectors)
-        self._generation = self._store.generation()
+        vectors = np.vstack([p.vector for group in embedded for p in group])
+        self._vectors.apply(stale_ids, np.asarray(new_ids), vectors, generation_before,
+                            self._store.generation())
 
     def _finish_plan(self, plan: IngestPlan, scope: str, origin: str) -> None:
         if plan.metadata_only or plan.to_remove:
+            generation_before = self._store.generation()
             with self._store.transaction() as db:
                 for article_id, article in plan.metadata_only:
                     Store.upsert_article(db, article_id, scope, origin, article.key,
                                          article.title, article.source, article.url,
                                          article.date, article.content_hash)
-                self._dense.remove(Store.delete_articles(db, plan.to_remove))
+                removed = Store.delete_articles(db, plan.to_remove)
                 Store.bump_generation(db)
-            self._generation = self._store.generation()
+            self._apply_removal(removed, generation_before)
         if self._manifest.dense_generation != self._store.generation():
             self._persist()
+
+    def _apply_removal(self, removed: list[int], generation_before: int) -> None:
+        self._vectors.apply(removed, np.zeros(0, dtype=np.int64),
+                            np.zeros((0, self.embedder.dim), np.float32), generation_before,
+                            self._store.generation())
 
     def remove(self, article_id: str, *, guild_id: int | None = None) -> bool:
         """Remove an article. With guild_id, only that guild's own articles may be removed."""
         scopes = (GLOBAL_SCOPE,) if guild_id is None else (str(guild_id),)
-        with self._write_lock:
-            self._refresh_if_stale()
+        with self._writing():
             if self._store.article_info(article_id, scopes) is None:
                 return False
+            generation_before = self._store.generation()
             with self._store.transaction() as db:
-                self._dense.remove(Store.delete_articles(db, [article_id]))
+                removed = Store.delete_articles(db, [article_id])
                 Store.bump_generation(db)
-            self._generation = self._store.generation()
+            self._apply_removal(removed, generation_before)
             self._persist()
             return True
 
     # -- reading ------------------------------------------------------------------------
-    def _visible(self, scopes: tuple[str, ...]) -> _Visibility:
-        """What these scopes see, worked out once per index generation, not per question."""
-        cached = self._visibility.get(scopes)
-        if cached is None or cached.generation != self._generation:
-            ids = self._store.passage_ids_in(scopes)
-            # No selector when every passage is visible: FAISS then searches unfiltered.
-            selector = None if len(ids) == self._dense.size else DenseIndex.selector(ids)
-            cached = _Visibility(self._generation, len(ids), selector)
-            self._visibility[scopes] = cached
-        return cached
-
-    def _rankings(self, query: str, vector: np.ndarray | None, scopes: tuple[str, ...],
-                  mode: SearchMode) -> list[list[tuple[int, float]]]:
-        rankings = []
-        selector = self._visible(scopes).selector
-        if mode in ("dense", "hybrid") and vector is not None:
-            rankings.append(self._dense.search(vector, CANDIDATE_POOL, selector))
-        if mode in ("keyword", "hybrid"):
-            match = fts_query(query)
-            filter_scopes = None if selector is None else scopes
-            rankings.append(
-                self._store.keyword_search(match, filter_scopes, CANDIDATE_POOL) if match else [])
-        return rankings
-
-    def _search(self, query: str, vector: np.ndarray | None, guild_id: int | None, k: int,
-                mode: SearchMode) -> list[Hit]:
+    def query(self, question: str, guild_id: int | None = None, *, embed: bool = True) -> Query:
+        """The question validated, embedded and scoped: what the pipeline's parts take."""
+        text = normalise_question(question, self.config.max_question_chars)
         self._refresh_if_stale()
         scopes = visible_scopes(guild_id)
-        if self._visible(scopes).passages == 0:
+        if not self._store.has_passages_in(scopes):
             raise EmptyIndexError(
                 f"The index at {self.folder} holds no articles yet. Add some with "
                 f"`python -m index build --corpus PATH` (or /library add in Discord)."
             )
-        rankings = self._rankings(query, vector, scopes, mode)
-        rows = self._store.passages([pid for ranking in rankings for pid, _ in ranking])
-        articles = rank_articles(
-            rankings, lambda pid: rows[pid].article_id if pid in rows else None)
-        kept = drop_near_duplicates(articles, self._store.vectors, k)
-        return [
-            Hit(rank=rank, score=round(score, 6), article_id=rows[pid].article_id,
-                title=rows[pid].title, source=rows[pid].source, url=rows[pid].url,
-                date=rows[pid].date, passage=rows[pid].text, passage_id=pid)
-            for rank, (pid, score) in enumerate(kept, start=1)
-        ]
+        vector = (self.embedder.encode([text])[0] if embed
+                  else np.zeros(self.embedder.dim, np.float32))
+        return Query(text, vector, scopes)
 
     def search(self, query: str, *, guild_id: int | None = None, k: int = 5,
                mode: SearchMode = "hybrid") -> list[Hit]:
         """The best passages, at most one per article, best first."""
-        query = normalise_question(query)
-        vector = self.embedder.encode([query])[0] if mode != "keyword" else None
-        return self._search(query, vector, guild_id, k, mode)
+        asked = self.query(query, guild_id, embed=mode != "keyword")
+        retrieved = self.pipeline.retrieve(asked, k, only=None if mode == "hybrid" else mode)
+        return [passage.hit for passage in retrieved.passages]
 
     def ask(self, question: str, *, guild_id: int | None = None, k: int = 3) -> Answer:
         """A grounded answer: quoted sentences with citations, or abstained=True with the
-        closest articles as hits. Raises QuestionError for an empty or overlong question."""
-        question = normalise_question(question)
-        vector = self.embedder.encode([question])[0]
-        hits = self._search(question, vector, guild_id, k, "hybrid")
-        evidence = (
-            float(np.max(self._store.vectors([hit.passage_id for hit in hits]) @ vector))
-            if hits else 0.0
-        )
-        return compose_answer(question, hits, evidence, self.policy)
+        closest articles as hits. Raises QuestionError for an empty or overlong question
+        (a `Question` validated at the edge is not validated again)."""
+        return self.pipeline.ask(self.query(question, guild_id), k)
 
     def get_article(self, article_id: str, *, guild_id: int | None = None) -> ArticleInfo | None:
         return self._store.article_info(article_id, visible_scopes(guild_id))
@@ -335,7 +350,7 @@ class Library:
             dim=manifest.dim, faiss_type=manifest.faiss_type,
             articles=self._store.count("articles", scopes),
             passages=self._store.count("passages", scopes),
-            dense_vectors=self._dense.size,
+            dense_vectors=self._vectors.size,
             created_at=manifest.created_at,
             updated_at=self._store.updated_at() or manifest.updated_at,
         )

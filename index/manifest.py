@@ -10,7 +10,10 @@ from pathlib import Path
 
 from index.errors import IndexMismatchError
 
-FORMAT_VERSION = 1
+# 2: passages carry their sentences' spans and vectors (the extractive answerer's). An
+# index of format 1 is upgraded in place when opened.
+FORMAT_VERSION = 2
+OLDEST_UPGRADABLE_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 
 
@@ -50,10 +53,11 @@ class Manifest:
 
     def check_compatible(self, folder: Path, model_name: str, model_sha256: str, dim: int) -> None:
         rebuild = f"Rebuild it: `python -m index build --rebuild --index {folder} --corpus PATH`."
-        if self.format_version != FORMAT_VERSION:
+        if not OLDEST_UPGRADABLE_VERSION <= self.format_version <= FORMAT_VERSION:
             raise IndexMismatchError(
                 f"The index at {folder} has format version {self.format_version}; this "
-                f"Spotlight reads version {FORMAT_VERSION}. {rebuild}"
+                f"Spotlight reads versions {OLDEST_UPGRADABLE_VERSION} to {FORMAT_VERSION}. "
+                f"{rebuild}"
             )
         if self.dim != dim or self.model_sha256 != model_sha256:
             raise IndexMismatchError(

@@ -26,7 +26,7 @@ def reciprocal_rank_fusion(rankings: Sequence[Sequence[Item]], k: int = RRF_K) -
 
 
 def rank_articles(
-    rankings: Sequence[Ranking], article_of: Callable[[int], str | None]
+    rankings: Sequence[Ranking], article_of: Callable[[int], str | None], *, k: int = RRF_K
 ) -> list[tuple[int, float]]:
     """One (passage id, score) per article, best article first.
 
@@ -49,8 +49,8 @@ def rank_articles(
             if article is not None:
                 ordered.setdefault(article)
         article_rankings.append(list(ordered))
-    article_scores = reciprocal_rank_fusion(article_rankings)
-    passage_scores = reciprocal_rank_fusion([[pid for pid, _ in r] for r in rankings])
+    article_scores = reciprocal_rank_fusion(article_rankings, k)
+    passage_scores = reciprocal_rank_fusion([[pid for pid, _ in r] for r in rankings], k)
     shown: dict[str, int] = {}
     for passage_id, _ in sorted(passage_scores.items(), key=lambda pair: -pair[1]):
         shown.setdefault(article_of(passage_id), passage_id)
@@ -60,21 +60,25 @@ def rank_articles(
     ]
 
 
-def drop_near_duplicates(
-    candidates: Sequence[tuple[int, float]], vectors_of: Callable[[list[int]], np.ndarray], k: int
-) -> list[tuple[int, float]]:
-    """The first k candidates, skipping any whose passage nearly copies one already kept."""
-    candidates = list(candidates[: 4 * k])
-    if not candidates:
-        return []
-    vectors = vectors_of([passage_id for passage_id, _ in candidates])
-    kept: list[tuple[int, float]] = []
-    kept_rows: list[int] = []
-    for row, candidate in enumerate(candidates):
-        if kept_rows and float(np.max(vectors[kept_rows] @ vectors[row])) >= NEAR_DUPLICATE_COSINE:
+class ReciprocalRankFusion:
+    """The default fusion: articles by reciprocal rank over the retrievers' rankings."""
+
+    def __init__(self, k: int = RRF_K) -> None:
+        self.k = k
+
+    def fuse(self, rankings: Sequence[Ranking],
+             article_of: Callable[[int], str | None]) -> list[tuple[int, float]]:
+        return rank_articles(rankings, article_of, k=self.k)
+
+
+def drop_near_duplicates(vectors: np.ndarray, k: int) -> list[int]:
+    """Rows of the first k candidates (best first), skipping any whose passage nearly
+    copies one already kept."""
+    kept: list[int] = []
+    for row in range(len(vectors)):
+        if kept and float(np.max(vectors[kept] @ vectors[row])) >= NEAR_DUPLICATE_COSINE:
             continue
-        kept.append(candidate)
-        kept_rows.append(row)
+        kept.append(row)
         if len(kept) == k:
             break
     return kept

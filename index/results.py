@@ -45,15 +45,30 @@ class Quote:
 class Answer:
     question: str
     abstained: bool
+    # In display order: the sentence(s) that answer first, then at most a supporting quote.
     quotes: list[Quote] = field(default_factory=list)
     citations: list[Citation] = field(default_factory=list)
     hits: list[Hit] = field(default_factory=list)
-    # Best cosine between the question and a hit's passage: what abstention is decided on.
+    # Best cosine between the question and a hit's passage.
     evidence: float = 0.0
+    # Answerability's estimate that the articles answer the question: what abstention is
+    # decided on.
+    confidence: float = 0.0
+    # "extractive", or "llm:<model>" when a language model wrote `text`.
+    answered_by: str = "extractive"
+    # A model-written answer with [n] citation marks, checked against the passages; None
+    # for the extractive answer, whose text is its quotes.
+    text: str | None = None
+    # Why the answer is not the configured answerer's (e.g. the model timed out).
+    note: str | None = None
 
     @property
     def answer(self) -> str | None:
-        if self.abstained or not self.quotes:
+        if self.abstained:
+            return None
+        if self.text is not None:
+            return self.text
+        if not self.quotes:
             return None
         return " ".join(f'"{quote.text}" [{quote.citation}]' for quote in self.quotes)
 
@@ -63,6 +78,10 @@ class Answer:
             "abstained": self.abstained,
             "answer": self.answer,
             "evidence": round(self.evidence, 4),
+            "confidence": round(self.confidence, 4),
+            "answered_by": self.answered_by,
+            "note": self.note,
+            "quotes": [asdict(quote) for quote in self.quotes],
             "citations": [asdict(citation) for citation in self.citations],
             "hits": [hit.to_json() for hit in self.hits],
         }

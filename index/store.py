@@ -6,6 +6,7 @@ that can always be rebuilt from this file after a crash.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -43,7 +44,11 @@ CREATE TABLE IF NOT EXISTS passages (
     scope TEXT NOT NULL,
     position INTEGER NOT NULL,
     text TEXT NOT NULL,
-    vector BLOB NOT NULL
+    vector BLOB NOT NULL,
+    -- JSON [[start, end], ...]: where each sentence of `text` is, for quoting it exactly.
+    sentence_spans TEXT,
+    -- float16, one row of `dim` per span: what the answerer compares the question with.
+    sentence_vectors BLOB
 );
 CREATE INDEX IF NOT EXISTS passages_by_article ON passages (article_id);
 CREATE INDEX IF NOT EXISTS passages_by_scope ON passages (scope);
@@ -101,6 +106,8 @@ class NewPassage:
     position: int
     text: str
     vector: np.ndarray
+    sentence_spans: list[tuple[int, int]]
+    sentence_vectors: np.ndarray  # (len(sentence_spans), dim)
 
 
 @dataclass(frozen=True)
@@ -115,6 +122,29 @@ class PassageRow:
     date: str | None
 
 
+@dataclass(frozen=True)
+class EvidenceRow:
+    """A passage with what the answerer needs: its vector and its sentences' vectors."""
+
+    passage: PassageRow
+    vector: np.ndarray
+    sentence_spans: list[tuple[int, int]]
+    sentence_vectors: np.ndarray | None  # None: stored before sentence vectors existed
+
+
+def locate_sentences(text: str, sentences: Sequence[str]) -> list[tuple[int, int, int]]:
+    """(index in `sentences`, start, end) of each sentence found in `text`, searched in
+    order; a sentence not found verbatim is left out."""
+    found: list[tuple[int, int, int]] = []
+    at = 0
+    for index, sentence in enumerate(sentences):
+        start = text.find(sentence, at)
+        if start >= 0:
+            at = start + len(sentence)
+            found.append((index, start, at))
+    return found
+
+
 class Store:
     """One connection per thread (SQLite connections must not be shared), WAL mode so
     readers never wait for, nor see half of, a write."""
@@ -124,8 +154,35 @@ class Store:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
+        self._outside: dict[tuple[int, tuple[str, ...]], bool] = {}
         with self.transaction() as db:
             db.executescript(SCHEMA)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(passages)")}
+            # Format 1 stored no sentences; Library.open fills them in (an upgrade).
+            for column, kind in (("sentence_spans", "TEXT"), ("sentence_vectors", "BLOB")):
+                if column not in columns:
+                    db.execute(f"ALTER TABLE passages ADD COLUMN {column} {kind}")
+            self._make_passages_unique(db)
+
+    @staticmethod
+    def _make_passages_unique(db: sqlite3.Connection) -> None:
+        """One passage per (article, position): a second writer's copy is an error, not a
+        silent duplicate. Copies stored before this rule are dropped first."""
+        exists = db.execute("SELECT 1 FROM sqlite_master WHERE name = "
+                            "'passages_by_article_position'").fetchone()
+        if exists:
+            return
+        copies = [row[0] for row in db.execute(
+            "SELECT id FROM passages WHERE id NOT IN (SELECT MIN(id) FROM passages "
+            "GROUP BY article_id, position)")]
+        for start in range(0, len(copies), 500):
+            chunk = copies[start:start + 500]
+            db.execute(f"DELETE FROM passages_fts WHERE rowid IN ({_placeholders(chunk)})", chunk)
+            db.execute(f"DELETE FROM passages WHERE id IN ({_placeholders(chunk)})", chunk)
+        if copies:
+            Store.bump_generation(db)
+        db.execute("CREATE UNIQUE INDEX passages_by_article_position "
+                   "ON passages (article_id, position)")
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -238,10 +295,12 @@ class Store:
         ids = []
         for passage in passages:
             cursor = db.execute(
-                "INSERT INTO passages (article_id, scope, position, text, vector) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO passages (article_id, scope, position, text, vector, "
+                "sentence_spans, sentence_vectors) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (article_id, scope, passage.position, passage.text,
-                 np.ascontiguousarray(passage.vector, dtype=np.float32).tobytes()),
+                 np.ascontiguousarray(passage.vector, dtype=np.float32).tobytes(),
+                 json.dumps(passage.sentence_spans, separators=(",", ":")),
+                 np.ascontiguousarray(passage.sentence_vectors, dtype=np.float16).tobytes()),
             )
             passage_id = int(cursor.lastrowid)
             db.execute(
@@ -250,6 +309,21 @@ class Store:
             )
             ids.append(passage_id)
         return ids
+
+    @staticmethod
+    def set_sentences(db: sqlite3.Connection, passage_id: int, spans: list[tuple[int, int]],
+                      vectors: np.ndarray) -> None:
+        db.execute(
+            "UPDATE passages SET sentence_spans = ?, sentence_vectors = ? WHERE id = ?",
+            (json.dumps(spans, separators=(",", ":")),
+             np.ascontiguousarray(vectors, dtype=np.float16).tobytes(), passage_id),
+        )
+
+    def passages_without_sentences(self, limit: int) -> list[tuple[int, str]]:
+        """(id, text) of passages stored before sentence vectors existed."""
+        return self.db.execute(
+            "SELECT id, text FROM passages WHERE sentence_vectors IS NULL ORDER BY id LIMIT ?",
+            (limit,)).fetchall()
 
     def article_info(self, article_id: str, scopes: Sequence[str]) -> ArticleInfo | None:
         rows = self._article_infos(f"a.id = ? AND a.scope IN ({_placeholders(scopes)})",
@@ -284,6 +358,25 @@ class Store:
         return int(self.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
 
     # -- passages -----------------------------------------------------------------------
+    def has_passages_in(self, scopes: Sequence[str]) -> bool:
+        row = self.db.execute(
+            f"SELECT EXISTS (SELECT 1 FROM passages WHERE scope IN ({_placeholders(scopes)}))",
+            tuple(scopes)).fetchone()
+        return bool(row[0])
+
+    def has_passages_outside(self, scopes: Sequence[str]) -> bool:
+        """Whether any passage belongs to another scope: then every search must filter.
+        Cached per generation (the scan reads every article's scope)."""
+        generation = self.generation()
+        key = (generation, tuple(scopes))
+        cached = self._outside.get(key)
+        if cached is None:
+            held = {row[0] for row in self.db.execute("SELECT DISTINCT scope FROM articles")}
+            cached = not held <= set(scopes)
+            self._outside = {k: v for k, v in self._outside.items() if k[0] == generation}
+            self._outside[key] = cached
+        return cached
+
     def passage_ids_in(self, scopes: Sequence[str]) -> np.ndarray:
         rows = self.db.execute(
             f"SELECT id FROM passages WHERE scope IN ({_placeholders(scopes)})", tuple(scopes)
@@ -303,22 +396,51 @@ class Store:
             tuple(passage_ids)).fetchall())
         return np.vstack([np.frombuffer(rows[i], dtype=np.float32) for i in passage_ids])
 
-    def passages(self, passage_ids: Sequence[int]) -> dict[int, PassageRow]:
+    def evidence(self, passage_ids: Sequence[int], scopes: Sequence[str],
+                 dim: int) -> list[EvidenceRow]:
+        """The passages with their vectors, in the order asked. Ones deleted meanwhile, and
+        any outside `scopes` (whatever a search returned), are left out."""
+        if not passage_ids:
+            return []
+        rows = {row[0]: row for row in self.db.execute(
+            "SELECT p.id, p.article_id, p.position, p.text, a.title, a.source, a.url, a.date, "
+            "p.vector, p.sentence_spans, p.sentence_vectors "
+            "FROM passages p JOIN articles a ON a.id = p.article_id "
+            f"WHERE p.id IN ({_placeholders(passage_ids)}) "
+            f"AND p.scope IN ({_placeholders(scopes)})", (*passage_ids, *scopes))}
+        evidence = []
+        for passage_id in passage_ids:
+            row = rows.get(passage_id)
+            if row is None:
+                continue
+            spans = [tuple(span) for span in json.loads(row[9])] if row[9] else []
+            sentence_vectors = (
+                np.frombuffer(row[10], dtype=np.float16).astype(np.float32).reshape(-1, dim)
+                if row[10] is not None else None
+            )
+            evidence.append(EvidenceRow(
+                PassageRow(*row[:8]), np.frombuffer(row[8], dtype=np.float32), spans,
+                sentence_vectors))
+        return evidence
+
+    def passages(self, passage_ids: Sequence[int],
+                 scopes: Sequence[str]) -> dict[int, PassageRow]:
+        """By id, those of the passages that still exist within `scopes`."""
         if not passage_ids:
             return {}
         rows = self.db.execute(
             "SELECT p.id, p.article_id, p.position, p.text, a.title, a.source, a.url, a.date "
             "FROM passages p JOIN articles a ON a.id = p.article_id "
-            f"WHERE p.id IN ({_placeholders(passage_ids)})",
-            tuple(passage_ids),
+            f"WHERE p.id IN ({_placeholders(passage_ids)}) "
+            f"AND p.scope IN ({_placeholders(scopes)})",
+            (*passage_ids, *scopes),
         )
         return {row[0]: PassageRow(*row) for row in rows}
 
-    def keyword_search(self, match: str, scopes: Sequence[str] | None,
-                       k: int) -> list[tuple[int, float]]:
-        """(passage id, bm25) best first; bm25 is negated so that higher is better.
-        scopes=None: every passage is visible, so the (3x slower) join is skipped."""
-        if scopes is None:
+    def keyword_search(self, match: str, scopes: Sequence[str], k: int) -> list[tuple[int, float]]:
+        """(passage id, bm25) best first; bm25 is negated so that higher is better. The
+        scope join (3x slower) is skipped only when nothing outside `scopes` exists."""
+        if not self.has_passages_outside(scopes):
             rows = self.db.execute(
                 "SELECT rowid, bm25(passages_fts, 0.5, 1.0) AS rank FROM passages_fts "
                 "WHERE passages_fts MATCH ? ORDER BY rank LIMIT ?", (match, k))
@@ -331,6 +453,18 @@ class Store:
             (match, *scopes, k),
         )
         return [(row[0], -row[1]) for row in rows]
+
+    def document_frequency(self, match: str, scopes: Sequence[str]) -> int:
+        """Passages in `scopes` matching an FTS5 expression."""
+        if not self.has_passages_outside(scopes):
+            row = self.db.execute(
+                "SELECT COUNT(*) FROM passages_fts WHERE passages_fts MATCH ?", (match,))
+        else:
+            row = self.db.execute(
+                "SELECT COUNT(*) FROM passages_fts f JOIN passages p ON p.id = f.rowid "
+                f"WHERE passages_fts MATCH ? AND p.scope IN ({_placeholders(scopes)})",
+                (match, *scopes))
+        return int(row.fetchone()[0])
 
     # -- questions and feedback ---------------------------------------------------------
     def log_question(self, scope: str, user_id: int | None, question: str,

@@ -56,8 +56,12 @@ def content_words(text: str) -> list[str]:
     return list(seen)
 
 
+def stem_words(words: list[str] | tuple[str, ...]) -> list[str]:
+    return _stemmer().stemWords(list(words))
+
+
 def stems(text: str) -> set[str]:
-    return set(_stemmer().stemWords(content_words(text)))
+    return set(stem_words(content_words(text)))
 
 
 def fts_query(text: str) -> str | None:

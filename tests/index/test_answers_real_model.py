@@ -1,4 +1,4 @@
-"""The real model over the seed articles: the questions the product exists for."""
+"""The real model over the sample articles: the questions the product exists for."""
 
 from __future__ import annotations
 
@@ -8,62 +8,82 @@ from pathlib import Path
 import pytest
 
 from corpus import load_path
-from index.answer import DEFAULT_MIN_EVIDENCE
 from index.cli import run
 from index.library import Library
+from tests.conftest import SAMPLE_DIR
 
 pytestmark = pytest.mark.model
 
 JAPAN_TRIP = "Kim Kardashian & Daughter North’s Latest Photos Are Facing Backlash"
 MET_GALA = "North West Blasts Mother Kim Kardashian after deserting her at Met Gala"
+# What the Japan-trip article gives as the reason (any one is an answer): the solo trip
+# with North, the kids left at home, the "worst mother" comments, the braids.
+KIM_REASONS = ("solo trip", "Psalm", "WORST MOTHER", "bad mom", "braids")
 
 
 @pytest.fixture(scope="module")
-def seed_index(tmp_path_factory, real_embedder, seeds_dir: Path) -> Path:
-    folder = tmp_path_factory.mktemp("seeds") / "index"
+def sample_index(tmp_path_factory, real_embedder) -> Path:
+    """The sample corpus the product ships with (13 articles, both seeds among them)."""
+    folder = tmp_path_factory.mktemp("samples") / "index"
     library = Library.open(folder, real_embedder, create=True)
-    library.build(load_path(seeds_dir).articles)
+    library.build(load_path(SAMPLE_DIR).articles)
     library.close()
     return folder
 
 
 @pytest.fixture
-def library(seed_index: Path, real_embedder):
-    opened = Library.open(seed_index, real_embedder)
+def library(sample_index: Path, real_embedder):
+    opened = Library.open(sample_index, real_embedder)
     yield opened
     opened.close()
 
 
-def test_why_was_kim_criticized_cites_the_japan_trip(library: Library) -> None:
+def test_why_was_kim_criticized_answers_with_the_reason_from_the_japan_trip(
+    library: Library,
+) -> None:
     answer = library.ask("why was Kim criticized?")
     assert not answer.abstained
-    assert answer.citations[0].title.startswith(JAPAN_TRIP)
-    assert any("critici" in quote.text or "complain" in quote.text for quote in answer.quotes)
+    assert all(citation.title.startswith(JAPAN_TRIP) for citation in answer.citations)
+    assert any(reason in answer.answer for reason in KIM_REASONS), answer.answer
+    assert "one thing in particular" not in answer.quotes[0].text  # not the teaser
 
 
-def test_met_gala_question_cites_the_met_gala_article(library: Library) -> None:
+def test_met_gala_companion_question_cites_the_met_gala_article(library: Library) -> None:
     answer = library.ask("who went to the Met Gala with North?")
     assert not answer.abstained
     assert answer.citations[0].title == MET_GALA
-    assert "Met Gala" in answer.answer
+    assert "mother" in answer.answer
 
 
 @pytest.mark.parametrize("question", [
     "what is the capital of peru?",
     "how do I bake sourdough bread at home?",
+    # Covered people, uncovered events: the articles never say what North wore or why
+    # Bieber would cancel a tour.
+    "what did North West wear to the Met Gala?",
+    "why did justin bieber cancel his justice tour",
 ])
-def test_off_topic_questions_abstain_with_closest_articles(library: Library, question) -> None:
+def test_questions_the_articles_do_not_answer_abstain_with_closest_articles(
+    library: Library, question: str
+) -> None:
     answer = library.ask(question)
-    assert answer.abstained and answer.answer is None
+    assert answer.abstained and answer.answer is None, answer.answer
     assert answer.hits
 
 
+def test_answers_stay_short(library: Library) -> None:
+    for question in ("why was Kim criticized?", "how old did betty white turn",
+                     "what did taylor swift deny"):
+        answer = library.ask(question)
+        assert answer.abstained or len(answer.answer) <= 450, answer.answer
+
+
 def test_cli_ask_questions_file_prints_one_json_object_per_line_in_order(
-    seed_index: Path, real_embedder, tmp_path: Path, capsys
+    sample_index: Path, real_embedder, tmp_path: Path, capsys
 ) -> None:
     questions = tmp_path / "questions.txt"
     questions.write_text("why was Kim criticized?\n\nwhat is the capital of peru?\n")
-    code = run(["ask", "--index", str(seed_index), "--json", "--questions", str(questions)],
+    code = run(["ask", "--index", str(sample_index), "--json", "--questions", str(questions)],
                embedder=real_embedder)
     assert code == 0
     lines = capsys.readouterr().out.splitlines()
@@ -77,4 +97,4 @@ def test_cli_ask_questions_file_prints_one_json_object_per_line_in_order(
     assert set(hit) == {"rank", "score", "article_id", "title", "source", "url", "date", "passage"}
     assert hit["source"].endswith(".txt") and not hit["source"].startswith("/")
     assert second["abstained"] is True and second["answer"] is None and second["hits"]
-    assert first["evidence"] >= DEFAULT_MIN_EVIDENCE > second["evidence"]
+    assert first["confidence"] > second["confidence"]

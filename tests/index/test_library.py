@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from corpus.records import Article
+from index.config import DEFAULT_MAX_QUESTION_CHARS
 from index.embedder import FakeEmbedder
 from index.errors import EmptyIndexError, IndexMismatchError, IndexMissingError, QuestionError
-from index.library import MAX_QUESTION_CHARS, Library
+from index.library import Library
 from index.manifest import MANIFEST_NAME
 
 GUILD_A, GUILD_B = 111, 222
@@ -139,7 +140,7 @@ def test_manifest_describes_the_folder(library: Library) -> None:
     assert manifest["model_name"] == "fake-hashing"
     assert manifest["dim"] == 64
     assert manifest["articles"] == 3
-    assert manifest["format_version"] == 1
+    assert manifest["format_version"] == 2
 
 
 def test_missing_index_says_how_to_build(tmp_path: Path, fake_embedder: FakeEmbedder) -> None:
@@ -193,7 +194,7 @@ def test_empty_question_is_refused(library: Library, question: str) -> None:
 
 
 def test_overlong_question_is_refused_with_the_cap(library: Library) -> None:
-    with pytest.raises(QuestionError, match=str(MAX_QUESTION_CHARS)):
+    with pytest.raises(QuestionError, match=str(DEFAULT_MAX_QUESTION_CHARS)):
         library.ask("why " * 2_500)
 
 

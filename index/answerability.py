@@ -1,0 +1,67 @@
+"""Whether the articles answer the question: several signals, not one threshold.
+
+A question about a covered person but an uncovered event ("why did justin bieber cancel
+his justice tour") retrieves that person's articles with high similarity; what gives it
+away is that its specific words ("justice", "tour") are nowhere in the evidence, that the
+answerer found no sentence it believes, and that the retrievers disagree. A logistic
+model, fitted by `benchmarks/fit_answerer.py` on one half of our question sets, weighs
+them; the threshold keeps answerable questions wrongly refused under 5% on that half.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from index.parts import Draft, Evidence, Query
+from index.terms import stems
+
+FEATURES = (
+    "confidence",  # the answerer's probability that its lead answers
+    "evidence",  # best cosine between the question and a retrieved passage
+    "coverage",  # share of the question's weighted words found in the top passages
+    "missing",  # weight of the most specific question word absent from them (0..1)
+    "agreement",  # share of retrievers ranking the top article in their own top five
+)
+WEIGHTS = {"confidence": 3.0, "evidence": 6.0, "coverage": 2.0, "missing": -2.5,
+           "agreement": 0.5}
+BIAS = -4.0
+THRESHOLD = 0.5
+EVIDENCE_PASSAGES = 3
+
+
+@dataclass(frozen=True)
+class Judgement:
+    answerable: bool
+    probability: float
+    features: np.ndarray
+
+
+def features(query: Query, evidence: Evidence, draft: Draft) -> np.ndarray:
+    top = evidence.passages[:EVIDENCE_PASSAGES]
+    found = stems(" ".join(f"{p.hit.title} {p.hit.passage}" for p in top))
+    best = max((float(p.vector @ query.vector) for p in top), default=0.0)
+    return np.array([
+        draft.confidence,
+        best,
+        evidence.terms.coverage(found),
+        evidence.terms.most_specific_missing(found),
+        evidence.agreement,
+    ])
+
+
+class Answerability:
+    def __init__(self, threshold: float = THRESHOLD) -> None:
+        self.threshold = threshold
+        self._weights = np.array([WEIGHTS[name] for name in FEATURES])
+
+    def probability(self, signals: np.ndarray) -> float:
+        return float(1.0 / (1.0 + np.exp(-(signals @ self._weights + BIAS))))
+
+    def judge(self, query: Query, evidence: Evidence, draft: Draft) -> Judgement:
+        if not evidence.passages:
+            return Judgement(False, 0.0, np.zeros(len(FEATURES)))
+        signals = features(query, evidence, draft)
+        probability = self.probability(signals)
+        return Judgement(probability >= self.threshold, probability, signals)

@@ -1,0 +1,1 @@
+"""Answerers: from the evidence of a question to a cited answer and a confidence."""

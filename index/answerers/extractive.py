@@ -1,0 +1,182 @@
+"""The default answerer: quote the sentences of the retrieved passages that answer.
+
+Every sentence of the top passages is scored on several signals (its meaning against the
+question's, its passage's, the question's specific words and names in it, whether it holds
+what the question asks for, teaser and boilerplate penalties); a logistic model, fitted by
+`benchmarks/fit_answerer.py` on one half of our question sets, turns them into the
+probability that the sentence holds the answer. The best sentence leads; another is added
+only when it is likely to answer too and says something new.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from index.parts import Draft, Evidence, EvidencePassage, Query
+from index.results import Answer, Citation, Quote
+from index.signals import asks_for, has_cue, is_boilerplate, is_teaser
+from index.terms import stems, words
+
+FEATURES = (
+    "meaning",  # cosine of the sentence's vector and the question's
+    "next_meaning",  # the same for the sentence after it (a hook's point often follows)
+    "passage_meaning",  # cosine of its passage and the question
+    "article_rank",  # 1 / rank of its article after fusion
+    "coverage",  # share of the question's specific words (weighted by rarity) it holds
+    "names",  # share of the question's names it holds
+    "asked_for",  # holds what the question asks for (a reason, a number, a time, ...)
+    "teaser",  # a hook that withholds the point, or a question
+    "boilerplate",  # credits, "Related story", "A post shared by", ...
+    "short",  # under six words
+    "lede",  # the article's first sentence
+)
+# Fitted by benchmarks/fit_answerer.py (logistic regression, fit half of the celebrity and
+# BBC question sets; see benchmarks/README.md for both halves' results).
+WEIGHTS = {
+    "meaning": 4.0, "next_meaning": 0.8, "passage_meaning": 1.5, "article_rank": 1.2,
+    "coverage": 2.0, "names": 0.6, "asked_for": 0.8, "teaser": -2.0, "boilerplate": -3.0,
+    "short": -1.5, "lede": 0.3,
+}
+BIAS = -5.0
+MAX_QUOTE_CHARS = 400
+
+
+@dataclass(frozen=True)
+class AnswerPolicy:
+    """How much to show: the lead, then more sentences while they are likely answers."""
+
+    passages: int = 3  # passages whose sentences compete
+    max_quotes: int = 3
+    max_chars: int = 360  # the quotes together, so an answer stays short to read
+    # Another sentence joins the lead when its probability is at least this, and at least
+    # this share of the lead's.
+    min_probability: float = 0.35
+    min_share_of_lead: float = 0.5
+    # Sentences this similar to one already quoted add nothing.
+    redundant_cosine: float = 0.85
+
+
+@dataclass(frozen=True)
+class Candidate:
+    passage_index: int
+    order: int
+    text: str
+    features: np.ndarray
+    vector: np.ndarray | None
+
+
+def trim(text: str, limit: int = MAX_QUOTE_CHARS) -> str:
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1].rsplit(" ", 1)[0] + "…"
+
+
+def _weights() -> np.ndarray:
+    return np.array([WEIGHTS[name] for name in FEATURES], dtype=np.float64)
+
+
+def _cosines(passage: EvidencePassage, question: np.ndarray) -> list[float]:
+    if passage.sentences and passage.sentences[0].vector is not None:
+        matrix = np.vstack([s.vector for s in passage.sentences])
+        return [float(c) for c in matrix @ question]
+    # Stored before sentence vectors existed: every sentence shares its passage's meaning.
+    return [float(passage.vector @ question)] * len(passage.sentences)
+
+
+def candidates(query: Query, evidence: Evidence, policy: AnswerPolicy) -> list[Candidate]:
+    """Every sentence of the top passages with its signals."""
+    terms = evidence.terms
+    kind = asks_for(query.text)
+    found: list[Candidate] = []
+    for index, passage in enumerate(evidence.passages[: policy.passages]):
+        passage_meaning = float(passage.vector @ query.vector)
+        cosines = _cosines(passage, query.vector)
+        for sentence, meaning in zip(passage.sentences, cosines, strict=True):
+            order = sentence.order
+            sentence_stems = stems(sentence.text)
+            next_meaning = cosines[order + 1] if order + 1 < len(cosines) else meaning
+            features = np.array([
+                meaning,
+                next_meaning,
+                passage_meaning,
+                1.0 / (1 + index),
+                terms.coverage(sentence_stems),
+                terms.names_found(sentence_stems),
+                float(has_cue(kind, sentence.text)),
+                float(is_teaser(sentence.text)),
+                float(is_boilerplate(sentence.text)),
+                float(len(words(sentence.text)) < 6),
+                float(passage.position == 0 and order == 0),
+            ])
+            found.append(Candidate(index, order, sentence.text, features, sentence.vector))
+    return found
+
+
+def probabilities(found: list[Candidate]) -> np.ndarray:
+    if not found:
+        return np.zeros(0)
+    logits = np.vstack([c.features for c in found]) @ _weights() + BIAS
+    return 1.0 / (1.0 + np.exp(-logits))
+
+
+def _redundant(candidate: Candidate, chosen: list[Candidate], limit: float) -> bool:
+    for other in chosen:
+        if candidate.vector is not None and other.vector is not None:
+            if float(candidate.vector @ other.vector) >= limit:
+                return True
+        elif candidate.text == other.text:
+            return True
+    return False
+
+
+def choose(found: list[Candidate], probability: np.ndarray,
+           policy: AnswerPolicy) -> list[Candidate]:
+    """The lead, then the next likeliest answers while they fit and add something."""
+    if not found:
+        return []
+    ranked = sorted(range(len(found)), key=lambda i: (-probability[i], i))
+    lead = ranked[0]
+    chosen = [found[lead]]
+    length = len(found[lead].text)
+    floor = max(policy.min_probability, policy.min_share_of_lead * probability[lead])
+    for index in ranked[1:]:
+        if len(chosen) >= policy.max_quotes or probability[index] < floor:
+            break
+        candidate = found[index]
+        if length + len(candidate.text) > policy.max_chars or _redundant(
+                candidate, chosen, policy.redundant_cosine):
+            continue
+        chosen.append(candidate)
+        length += len(candidate.text)
+    return chosen
+
+
+class ExtractiveAnswerer:
+    name = "extractive"
+
+    def __init__(self, policy: AnswerPolicy | None = None) -> None:
+        self.policy = policy or AnswerPolicy()
+
+    def answer(self, query: Query, evidence: Evidence) -> Draft:
+        found = candidates(query, evidence, self.policy)
+        probability = probabilities(found)
+        chosen = choose(found, probability, self.policy)
+        hits = evidence.hits
+        citations: dict[int, Citation] = {}
+        quotes: list[Quote] = []
+        for candidate in chosen:
+            hit = hits[candidate.passage_index]
+            if candidate.passage_index not in citations:
+                citations[candidate.passage_index] = Citation(
+                    number=len(citations) + 1, article_id=hit.article_id, title=hit.title,
+                    date=hit.date, url=hit.url, source=hit.source)
+            quotes.append(Quote(trim(candidate.text), citations[candidate.passage_index].number))
+        confidence = float(probability.max()) if len(probability) else 0.0
+        return Draft(
+            Answer(question=query.text, abstained=False, quotes=quotes,
+                   citations=list(citations.values()), hits=hits, answered_by=self.name),
+            confidence if math.isfinite(confidence) else 0.0,
+        )

@@ -1,0 +1,119 @@
+"""How a Library answers, from the environment (and `.env`), shared by the bot and the CLI
+so both validate with the same limits.
+
+Every variable is optional; `.env.example` documents them. The LLM answerer is used only
+when SPOTLIGHT_LLM_BASE_URL is set.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+T = TypeVar("T")
+
+DEFAULT_MAX_QUESTION_CHARS = 500
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+@dataclass(frozen=True)
+class LLMConfig:
+    """An OpenAI-compatible chat-completions endpoint (Ollama, llama.cpp, vLLM, a hosted API)."""
+
+    base_url: str
+    model: str
+    api_key: str | None = field(default=None, repr=False)  # never logged
+    timeout: float = 20.0
+
+
+@dataclass(frozen=True)
+class LibraryConfig:
+    max_question_chars: int = DEFAULT_MAX_QUESTION_CHARS
+    llm: LLMConfig | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> LibraryConfig:
+        """Raises ValueError naming the variable when a value is malformed."""
+        values = EnvReader(os.environ if env is None else env)
+        base_url = values.get("SPOTLIGHT_LLM_BASE_URL", _url, None)
+        llm = None
+        if base_url is not None:
+            model = values.get("SPOTLIGHT_LLM_MODEL", str, None)
+            if model is None:
+                raise ValueError("SPOTLIGHT_LLM_MODEL must be set with SPOTLIGHT_LLM_BASE_URL")
+            llm = LLMConfig(
+                base_url=base_url, model=model,
+                api_key=values.get("SPOTLIGHT_LLM_API_KEY", str, None),
+                timeout=values.get("SPOTLIGHT_LLM_TIMEOUT", positive_float, 20.0),
+            )
+        return cls(
+            max_question_chars=values.get(
+                "SPOTLIGHT_MAX_QUESTION_CHARS", positive_int, DEFAULT_MAX_QUESTION_CHARS),
+            llm=llm,
+        )
+
+
+class EnvReader:
+    """Reads one variable at a time; an empty value counts as unset (`DISCORD_TOKEN=`)."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+
+    def get(self, name: str, parse: Callable[[str], T], default: T) -> T:
+        raw = self.env.get(name, "").strip()
+        if not raw:
+            return default
+        try:
+            return parse(raw)
+        except ValueError as error:
+            # Never echo the value of a secret; none of the parsed variables is one.
+            raise ValueError(f"{name} {error}, got {raw!r}") from None
+
+
+def positive_int(raw: str) -> int:
+    try:
+        value = int(raw.replace("_", ""))
+    except ValueError:
+        raise ValueError("must be a whole number") from None
+    if value <= 0:
+        raise ValueError("must be greater than 0")
+    return value
+
+
+def _float(raw: str) -> float:
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError("must be a number of seconds") from None
+
+
+def positive_float(raw: str) -> float:
+    value = _float(raw)
+    if not value > 0:
+        raise ValueError("must be greater than 0")
+    return value
+
+
+def non_negative_float(raw: str) -> float:
+    value = _float(raw)
+    if not value >= 0:
+        raise ValueError("must be 0 or more")
+    return value
+
+
+def boolean(raw: str) -> bool:
+    lowered = raw.lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ValueError("must be true or false")
+
+
+def _url(raw: str) -> str:
+    if not raw.startswith(("http://", "https://")):
+        raise ValueError("must be an http(s) URL such as http://localhost:11434/v1")
+    return raw.rstrip("/")

@@ -1,0 +1,170 @@
+"""The answering path, composed from its parts (index/parts.py) by `Library`.
+
+retrieve (each retriever, within the asker's scopes) -> fuse into articles -> drop
+near-copies -> rerank (optional) -> evidence (sentences, question terms) -> answerer ->
+answerability (answer, or abstain listing the closest articles).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from corpus import split_sentences
+from index.answerability import Answerability
+from index.parts import (
+    Answerer,
+    Evidence,
+    EvidencePassage,
+    EvidenceSentence,
+    Fusion,
+    Query,
+    Ranking,
+    Reranker,
+    Retriever,
+)
+from index.ranking import drop_near_duplicates
+from index.results import Answer, Hit
+from index.signals import QuestionTerms
+from index.store import EvidenceRow, PassageRow, Store
+
+# How many passages each retriever hands to fusion: deep enough that an article ranked
+# well by one method alone still reaches the top after fusion.
+CANDIDATE_POOL = 50
+# Near-copies are looked for among this many times the articles asked for.
+DUPLICATE_SEARCH_FACTOR = 4
+AGREEMENT_DEPTH = 5
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    passages: list[EvidencePassage]  # best article first, one passage each
+    rankings: dict[str, Ranking]
+    articles_of: dict[int, str]  # passage id -> article id, for what the rankings hold
+
+
+class _TermStatistics:
+    """Document frequencies of question words within a scope, cached per generation:
+    a name like "kim" is asked about again and again."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._generation = -1
+        self._cache: dict[tuple[tuple[str, ...], str], int] = {}
+        self._lock = threading.Lock()
+
+    def frequency_function(self, scopes: tuple[str, ...]) -> Callable[[str], int]:
+        generation = self._store.generation()
+        with self._lock:
+            if generation != self._generation:
+                self._cache, self._generation = {}, generation
+        cache = self._cache
+
+        def frequency(word: str) -> int:
+            key = (scopes, word)
+            if key not in cache:
+                cache[key] = self._store.document_frequency(f'"{word}"', scopes)
+            return cache[key]
+
+        return frequency
+
+    def documents(self, scopes: tuple[str, ...]) -> int:
+        key = (scopes, "\x00count")
+        if key not in self._cache:
+            self._cache[key] = self._store.count("passages", scopes)
+        return self._cache[key]
+
+
+def _hit(rank: int, score: float, row: PassageRow) -> Hit:
+    return Hit(rank=rank, score=round(score, 6), article_id=row.article_id, title=row.title,
+               source=row.source, url=row.url, date=row.date, passage=row.text,
+               passage_id=row.id)
+
+
+def _evidence_passage(rank: int, score: float, row: EvidenceRow) -> EvidencePassage:
+    text = row.passage.text
+    if row.sentence_vectors is not None and len(row.sentence_spans) == len(row.sentence_vectors):
+        sentences = [
+            EvidenceSentence(text[start:end], order, vector)
+            for order, ((start, end), vector) in enumerate(
+                zip(row.sentence_spans, row.sentence_vectors, strict=True))
+        ]
+    else:
+        sentences = [EvidenceSentence(sentence, order, None)
+                     for order, sentence in enumerate(split_sentences(text))]
+    return EvidencePassage(_hit(rank, score, row.passage), row.vector, row.passage.position,
+                           sentences)
+
+
+class Pipeline:
+    def __init__(self, store: Store, dim: int, retrievers: Sequence[Retriever], fusion: Fusion,
+                 answerer: Answerer, answerability: Answerability,
+                 reranker: Reranker | None = None) -> None:
+        self._store = store
+        self._dim = dim
+        self.retrievers = {retriever.name: retriever for retriever in retrievers}
+        self.fusion = fusion
+        self.answerer = answerer
+        self.answerability = answerability
+        self.reranker = reranker
+        self._statistics = _TermStatistics(store)
+
+    def retrieve(self, query: Query, k: int, only: str | None = None) -> Retrieved:
+        """The best passages, one per article, near-copies dropped; `only` names one
+        retriever (a search mode) instead of all."""
+        retrievers = [self.retrievers[only]] if only else list(self.retrievers.values())
+        rankings = {r.name: r.retrieve(query, CANDIDATE_POOL) for r in retrievers}
+        rows = self._store.passages(
+            list({pid for ranking in rankings.values() for pid, _ in ranking}), query.scopes)
+        articles_of = {pid: row.article_id for pid, row in rows.items()}
+        fused = self.fusion.fuse(list(rankings.values()), articles_of.get)
+        candidates = fused[: DUPLICATE_SEARCH_FACTOR * k]
+        evidence_rows = self._store.evidence([pid for pid, _ in candidates], query.scopes,
+                                             self._dim)
+        scores = dict(candidates)
+        if not evidence_rows:
+            return Retrieved([], rankings, articles_of)
+        kept = drop_near_duplicates(np.vstack([row.vector for row in evidence_rows]), k)
+        passages = [
+            _evidence_passage(rank, scores[evidence_rows[row].passage.id], evidence_rows[row])
+            for rank, row in enumerate(kept, start=1)
+        ]
+        if self.reranker is not None:
+            passages = self.reranker.rerank(query, passages)
+        return Retrieved(passages, rankings, articles_of)
+
+    def evidence(self, query: Query, retrieved: Retrieved) -> Evidence:
+        passages = retrieved.passages
+        frequency = self._statistics.frequency_function(query.scopes)
+        terms = QuestionTerms.of(
+            query.text, frequency, self._statistics.documents(query.scopes),
+            [f"{p.hit.title}\n{p.hit.passage}" for p in passages])
+        return Evidence(passages, terms, self._agreement(retrieved))
+
+    @staticmethod
+    def _agreement(retrieved: Retrieved) -> float:
+        if not retrieved.passages or not retrieved.rankings:
+            return 0.0
+        top = retrieved.passages[0].hit.article_id
+        agreeing = sum(
+            top in {retrieved.articles_of.get(pid) for pid, _ in ranking[:AGREEMENT_DEPTH]}
+            for ranking in retrieved.rankings.values())
+        return agreeing / len(retrieved.rankings)
+
+    def ask(self, query: Query, k: int) -> Answer:
+        retrieved = self.retrieve(query, k)
+        hits = [passage.hit for passage in retrieved.passages]
+        if not hits:
+            return Answer(question=query.text, abstained=True)
+        evidence = self.evidence(query, retrieved)
+        draft = self.answerer.answer(query, evidence)
+        judgement = self.answerability.judge(query, evidence, draft)
+        best = float(judgement.features[1])
+        if not judgement.answerable:
+            return Answer(question=query.text, abstained=True, hits=hits, evidence=best,
+                          confidence=judgement.probability)
+        return replace(draft.answer, hits=hits, evidence=best,
+                       confidence=judgement.probability)

@@ -1,0 +1,120 @@
+"""Cheap text signals shared by the answerer and answerability: what a question asks for,
+which of its words are specific, and sentences that withhold or are not the story."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from index.terms import content_words, stem_words
+
+# What kind of answer the question wants, by its opening words.
+_ASKS = (
+    ("reason", re.compile(r"\b(why|how come|what (?:caused|made|led)|reason)\b")),
+    ("number", re.compile(r"\bhow (?:many|much|old|long|far|tall)\b|\bwhat age\b")),
+    ("time", re.compile(r"\bwhen\b|\bwhat (?:year|date|day|month|time)\b")),
+    ("place", re.compile(r"\bwhere\b|\bwhat (?:city|country|place|state)\b")),
+    ("person", re.compile(r"\bwho(?:m|se)?\b")),
+)
+_MONTHS = ("january|february|march|april|may|june|july|august|september|october|"
+           "november|december|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec")
+_CUES = {
+    "reason": re.compile(
+        r"\b(because|after|since|due to|amid|over|following|for|as a result|after|reason|"
+        r"caused?|sparked|blamed?|accus\w+|claim\w*|complain\w*|criticiz\w+|slamm?\w*|"
+        r"so that|in order|leaving|left|said|says|revealed|explained)\b", re.IGNORECASE),
+    "number": re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|"
+                         r"twelve|twenty|thirty|forty|fifty|hundred|thousand|million|"
+                         r"billion|dozen)\b", re.IGNORECASE),
+    "time": re.compile(rf"\b({_MONTHS}|monday|tuesday|wednesday|thursday|friday|saturday|"
+                       r"sunday|yesterday|today|tonight|last (?:week|month|year|night)|"
+                       r"(?:19|20)\d\d|\d+ (?:days?|weeks?|months?|years?) ago|"
+                       r"this (?:week|month|year))\b", re.IGNORECASE),
+    "place": re.compile(r"\b(?:in|at|to|from|near|outside) (?:the )?[A-Z][\w'-]+"),
+    "person": re.compile(r"\s[A-Z][a-z'-]+ [A-Z][a-z'-]+"),
+}
+# Hooks that promise the point instead of making it, and lines that are not the story.
+_TEASER = re.compile(
+    r"\b(one thing in particular|here['’]?s (?:why|what|how|the)|here is (?:why|what|how)|"
+    r"find out|you won['’]?t believe|this is (?:why|what|how)|the reason (?:may|will|might)|"
+    r"for a (?:bizarre|surprising|strange|weird) reason|it['’]?s really bizarre|"
+    r"what happened next|details below|see (?:below|the photos?|the video|the post)|"
+    r"check (?:it )?out|take a look|keep reading|read on|scroll down|"
+    r"people are talking|everyone is talking|internet is (?:losing|freaking))\b",
+    re.IGNORECASE)
+_BOILERPLATE = re.compile(
+    r"\b(related stor(?:y|ies)|a post shared by|image credit|photo credit|getty images|"
+    r"read (?:the )?full article|read more|sign up|newsletter|subscribe|click here|"
+    r"follow us|advertisement|all rights reserved|source:)\b", re.IGNORECASE)
+
+
+def asks_for(question: str) -> str | None:
+    """"reason", "number", "time", "place", "person", or None (what/which/yes-no)."""
+    lowered = question.casefold()
+    for kind, pattern in _ASKS:
+        if pattern.search(lowered):
+            return kind
+    return None
+
+
+def has_cue(kind: str | None, sentence: str) -> bool:
+    return kind is not None and _CUES[kind].search(sentence) is not None
+
+
+def is_teaser(sentence: str) -> bool:
+    stripped = sentence.rstrip("\"'”’) ")
+    return bool(_TEASER.search(sentence)) or stripped.endswith(("?", "…", "...", ":"))
+
+
+def is_boilerplate(sentence: str) -> bool:
+    return _BOILERPLATE.search(sentence) is not None
+
+
+@dataclass(frozen=True)
+class QuestionTerms:
+    """The question's content words, their stems, and how specific each is here."""
+
+    words: tuple[str, ...]
+    stems: tuple[str, ...]  # stems[i] is the stem of words[i]
+    weights: tuple[float, ...]  # inverse document frequency within the asker's scope
+    names: frozenset[str]  # stems written capitalised in the evidence: people, places
+
+    @classmethod
+    def of(cls, question: str, document_frequency: Callable[[str], int], documents: int,
+           evidence_texts: Iterable[str]) -> QuestionTerms:
+        words = tuple(content_words(question))
+        stems = tuple(stem_words(words))
+        weights = tuple(
+            math.log(1 + (documents + 1) / (1 + document_frequency(word))) for word in words)
+        capitalised = {word.casefold() for text in evidence_texts
+                       for word in re.findall(r"(?<![.!?]\s)\b[A-Z][\w'-]*", text)}
+        names = frozenset(stem for word, stem in zip(words, stems, strict=True)
+                          if word in capitalised)
+        return cls(words, stems, weights, names)
+
+    @property
+    def total_weight(self) -> float:
+        return sum(self.weights)
+
+    def coverage(self, stems: set[str]) -> float:
+        """Share of the question's weight whose words appear among `stems`."""
+        if not self.words:
+            return 0.0
+        found = sum(w for stem, w in zip(self.stems, self.weights, strict=True) if stem in stems)
+        return found / self.total_weight
+
+    def most_specific_missing(self, stems: set[str]) -> float:
+        """The weight of the most specific question word absent from `stems`, relative to
+        the most specific word of all: 1.0 when the question's key word is missing."""
+        if not self.words:
+            return 0.0
+        missing = [w for stem, w in zip(self.stems, self.weights, strict=True)
+                   if stem not in stems]
+        return max(missing, default=0.0) / max(self.weights)
+
+    def names_found(self, stems: set[str]) -> float:
+        if not self.names:
+            return 0.0
+        return len(self.names & stems) / len(self.names)
