@@ -56,6 +56,10 @@ _BRACKET = re.compile(r"(?<!\\)((?:\\\\)*)([\[\]])")
 # this stops the rendering too).
 _ANGLE_MARKUP = re.compile(r"<(?=[@#/])")
 ZERO_WIDTH_SPACE = "\u200b"
+# In a written (model) answer, links are dropped, not just made inert: the sources list
+# links every cited article, and a model has no other link worth showing.
+_MASKED_LINK = re.compile(r"\[([^\]\n]{0,300})\]\(\s*<?[^)\s]{0,2000}>?\s*\)")
+_BARE_LINK = re.compile(r"(?i)<?[a-z][a-z0-9+.-]{0,31}:/+[^\s<>]*>?")
 # A longer link could be cut by a field's limit and leave half a link; its title is shown.
 MAX_LINK_URL = 400
 LINK_TITLE_CHARS = 150
@@ -126,6 +130,11 @@ def escape_discord(text: str) -> str:
     text = _BRACKET.sub(r"\1\\\2", text)
     text = _ANGLE_MARKUP.sub(f"<{ZERO_WIDTH_SPACE}", text)
     return discord.utils.escape_mentions(text)
+
+
+def strip_links(text: str) -> str:
+    """`[text](url)` becomes its text and bare URLs go: for answers a model wrote."""
+    return _BARE_LINK.sub("", _MASKED_LINK.sub(r"\1", text))
 
 
 def escape_title(text: str) -> str:
@@ -279,10 +288,13 @@ def written_answer(answer: Answer) -> str | None:
 
 
 def answer_lines(answer: Answer, style: Style) -> list[str]:
-    """The answer's body: its free-form text (escaped like any article text) or its quotes."""
+    """The answer's body: its free-form text (links dropped, then escaped like any article
+    text) or its quotes."""
     text = written_answer(answer)
     if text is not None:
-        return [style.escape(paragraph) for paragraph in text.split("\n") if paragraph.strip()]
+        # Cut first: nothing longer fits, and it bounds the link patterns' work.
+        paragraphs = strip_links(text[:EMBED_TOTAL_LIMIT]).split("\n")
+        return [style.escape(paragraph) for paragraph in paragraphs if paragraph.strip()]
     return quote_lines(answer, style)
 
 

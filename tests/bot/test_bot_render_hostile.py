@@ -199,6 +199,19 @@ def test_a_newline_in_an_article_url_cannot_spill_a_second_link():
     assert live_links(embed.fields[0].value) == [target]
 
 
+def test_a_written_answer_keeps_its_words_and_loses_its_links():
+    citation = Citation(number=1, article_id="a1", title="Kim in Japan", date=None,
+                        url="https://news.example/kim", source="s")
+    answer = Answer(question="q", abstained=False, citations=[citation])
+    object.__setattr__(answer, "text", "She took only North [1]. @everyone "
+                       "[Claim Nitro](https://x.example/login) https://evil.example/login")
+    embed = answer_embed(answer)
+    assert "She took only North" in embed.description and "Claim Nitro" in embed.description
+    assert "evil.example" not in embed.description and "x.example" not in embed.description
+    assert "@everyone" not in embed.description
+    assert_inert(embed, ["https://news.example/kim"])
+
+
 @pytest.mark.parametrize("question", ["why\x00 was \x1bKim[31m criticized?\x07",
                                       "why was\u202e Kim criticized?\r\nreally"])
 def test_control_characters_never_reach_the_title(question):

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from bot.client import SpotlightBot
 from bot.feedback.buttons import THANKS
 from bot.render import NOT_FOUND
 from index.library import Library
 from tests.e2e.conftest import JAPAN_TITLE, MET_GALA_TITLE, World, make_settings
-from tests.fakediscord import FakeDiscord, InteractionReply, Perm
+from tests.fakediscord import ClientWouldNotSend, FakeDiscord, InteractionReply, Perm
 from tests.fakediscord.fixtures import running_bot
 
 
@@ -120,11 +122,15 @@ async def test_cooldown_set_by_moderator(fake_discord: FakeDiscord, world: World
 async def test_oversized_and_empty_questions(fake_discord: FakeDiscord, world: World,
                                              spotlight: SpotlightBot) -> None:
     long_question = "why was Kim criticized " * 40  # ~920 characters, the cap is 500
-    asked = await fake_discord.slash_command(world.guild, world.channel, world.member, "ask",
-                                             {"question": long_question})
-    reply = await fake_discord.wait_for_response(asked)
-    assert reply.ephemeral and reply.callback_type == 4
-    assert "please keep it under 500" in reply.content
+    # /ask carries the cap as its max_length: Discord's client refuses to send it...
+    with pytest.raises(ClientWouldNotSend, match="max_length 500"):
+        await fake_discord.slash_command(world.guild, world.channel, world.member, "ask",
+                                         {"question": long_question})
+    # ...and a question by mention, which Discord does not limit, gets the bot's own line.
+    by_mention = await fake_discord.send_message(
+        world.channel, world.member, f"{fake_discord.bot_user.mention} {long_question}")
+    reply = await fake_discord.wait_for_message(world.channel, reply_to=by_mention)
+    assert "please keep it under 500" in reply["content"]
 
     mention_only = await fake_discord.send_message(world.channel, world.member,
                                                    fake_discord.bot_user.mention)
