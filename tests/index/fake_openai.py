@@ -14,13 +14,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
 UNSCRIPTED = "the fake OpenAI server was not told what to answer"
+# "[n] Title (date)\ntext", up to the next passage or the end of the passages.
+_PASSAGE = re.compile(r"^\[(\d+)\] (.*?)(?: \([^()\n]*\))?\n(.*?)(?=\n\n\[\d+\] |\n</passages>)",
+                      re.MULTILINE | re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -45,7 +50,12 @@ class Recorded:
 
 @dataclass
 class FakeOpenAI:
+    """`reply` answers every request, unless `responder` is set: then it is asked, with
+    the request's JSON, for each request's reply (to cite a passage by its title when the
+    test cannot know the order retrieval puts it in)."""
+
     reply: Reply = field(default_factory=Reply)
+    responder: Callable[[Any], Reply] | None = None
     requests: list[Recorded] = field(default_factory=list)
     port: int = 0
     _loop: asyncio.AbstractEventLoop | None = None
@@ -69,7 +79,7 @@ class FakeOpenAI:
         except ValueError:
             parsed = None
         self.requests.append(Recorded(request.path, dict(request.headers), parsed))
-        reply = self.reply
+        reply = self.responder(parsed) if self.responder else self.reply
         if reply.delay:
             await asyncio.sleep(reply.delay)
         body = reply.body if reply.body is not None else completion(reply.content)
@@ -122,6 +132,12 @@ class FakeOpenAI:
         if loop is not None and thread is not None:
             loop.call_soon_threadsafe(loop.stop)
             thread.join(10)
+
+
+def numbered_passages(request: Any) -> dict[int, tuple[str, str]]:
+    """{n: (title, passage text)} as the user message of a request numbered them."""
+    user = request["messages"][-1]["content"]
+    return {int(n): (title, text) for n, title, text in _PASSAGE.findall(user)}
 
 
 def completion(content: str | None, model: str = "fake") -> bytes:

@@ -37,7 +37,7 @@ from index.library import Library, default_answerer
 from index.parts import Draft, Evidence, EvidencePassage, EvidenceSentence, Query
 from index.results import Answer, Hit
 from tests.conftest import PROJECT_DIR
-from tests.index.fake_openai import FakeOpenAI, Reply, completion
+from tests.index.fake_openai import FakeOpenAI, Reply, completion, numbered_passages
 
 CHEF_URL = "https://news.example/chef"
 SINGER_URL = "https://news.example/singer"
@@ -176,6 +176,9 @@ def test_request_is_an_openai_chat_completion_with_numbered_passages(
         assert f"[{number}] {passage.hit.title}" in user["content"]
         assert passage.hit.passage in user["content"]
     assert "[1] Chef wins golden spoon award (2024-05-01)" in user["content"]
+    # What the fake's responders read back (tests/e2e/test_e2e_llm.py relies on it).
+    assert numbered_passages(body) == {
+        n: (p.hit.title, p.hit.passage) for n, p in enumerate(evidence.passages[:3], 1)}
 
 
 def test_api_key_is_sent_as_bearer_and_never_logged(
