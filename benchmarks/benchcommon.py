@@ -26,7 +26,9 @@ from index.errors import IndexMismatchError
 from index.library import Library
 
 BENCH_DIR = Path(__file__).resolve().parent
-CACHE_DIR = BENCH_DIR / ".cache"  # git-ignored: cached indexes, rebuilt incrementally
+# git-ignored: cached indexes, rebuilt incrementally. SPOTLIGHT_BENCH_CACHE points elsewhere
+# (e.g. to measure another checkout without rebuilding this one's indexes).
+CACHE_DIR = Path(os.environ.get("SPOTLIGHT_BENCH_CACHE") or BENCH_DIR / ".cache")
 QUESTIONS_FILE = BENCH_DIR / "celebrity_questions.jsonl"
 BBC_QUESTIONS_FILE = BENCH_DIR / "bbc_questions.jsonl"
 
