@@ -53,6 +53,8 @@ MAX_BODY_BYTES = 1_000_000  # a chat completion is a few KB; more is a broken se
 MAX_SUPPORTING_QUOTES = 2
 # Model calls in flight at once; a call past its deadline is abandoned to finish (within
 # about one more timeout) in the background, so a hung server costs threads, not answers.
+# More questions queue, each within its own deadline: a local model server (Ollama) works
+# through a few requests at a time anyway, and a question that waits too long gets quotes.
 MAX_CALLS = 4
 # A cited claim is supported when at least this share of its content-word stems appear in
 # the passages it cites. Models asked to answer from passages reuse their words; a claim
@@ -389,7 +391,9 @@ class LLMAnswerer:
         try:
             with client.stream("POST", f"{self.config.base_url}/chat/completions",
                                json=payload, headers=self._headers()) as response:
-                if response.status_code >= 400:
+                # Redirects are not followed: like any status but 2xx, one says the
+                # configured address or the server is wrong, which the log should show.
+                if not response.is_success:
                     raise LLMFailure(Failure.HTTP_ERROR, str(response.status_code))
                 body = bytearray()
                 for chunk in response.iter_bytes():

@@ -230,6 +230,7 @@ FAILURES = {
     "500": (Reply(status=500, body=b'{"error": "boom"}'), "returned an error (HTTP 500)"),
     "503": (Reply(status=503, body=b"busy"), "returned an error (HTTP 503)"),
     "401": (Reply(status=401, body=b'{"error": "bad key"}'), "returned an error (HTTP 401)"),
+    "redirect": (Reply(status=307, body=b""), "returned an error (HTTP 307)"),
     "garbage json": (Reply(body=b"<html>not json</html>"), "could not read"),
     "truncated json": (Reply(body=completion(GOOD)[:40]), "could not read"),
     "no choices": (Reply(body=b'{"choices": []}'), "could not read"),
