@@ -26,7 +26,7 @@ import typing
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 import feedparser
 import httpcore
@@ -118,14 +118,17 @@ def _parse_link(url: str, *, redirect: bool = False) -> _Link:
         raise CorpusError("that link contains spaces, backslashes or control characters")
     try:
         port = parts.port
-        host = parts.hostname.encode("idna").decode("ascii") if not _is_ip(parts.hostname) \
-            else parts.hostname
+        host = parts.hostname
+        if not _is_ip(host):
+            host = host.encode("idna").decode("ascii")  # "exämple.com" -> "xn--exmple-cua.com"
     except (ValueError, UnicodeError):
         raise CorpusError("that link is malformed (host or port)") from None
     scheme = parts.scheme.lower()
     target = parts.path or "/"
     if parts.query:
         target += f"?{parts.query}"
+    # Browsers percent-encode non-ASCII paths ("/café"); HTTP/1.1 needs ASCII on the wire.
+    target = quote(target, safe="/?=&;:@!$'()*+,~%-._[]")
     return _Link(url=url, scheme=scheme, host=host,
                  port=port or (443 if scheme == "https" else 80), target=target)
 

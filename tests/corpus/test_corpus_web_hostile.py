@@ -326,3 +326,8 @@ def test_a_parser_failure_is_a_corpus_error(
     monkeypatch.setattr(web, "extract_page", explode)
     with pytest.raises(CorpusError, match=r"could not read that page \(RuntimeError\)"):
         fetch_local(server.url("/page"))
+
+
+def test_a_non_ascii_link_is_sent_percent_encoded(server: Server) -> None:
+    assert fetch_local(server.url("/page?q=café"))
+    assert server.hits == ["/page?q=caf%C3%A9"]
