@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -92,24 +94,39 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_discord(settings: Settings, library) -> int:
-    """Serve Discord until stopped: 0 on Ctrl+C, 2 for a wrong token, 3 when Discord stayed
-    unreachable for SPOTLIGHT_CONNECT_RETRIES retries."""
+    """Serve Discord until stopped: 0 on Ctrl+C or SIGTERM, 2 for a wrong token, 3 when
+    Discord stayed unreachable for SPOTLIGHT_CONNECT_RETRIES retries."""
     from bot.client import ShardedSpotlightBot, SpotlightBot
 
     bot_class = ShardedSpotlightBot if settings.sharded else SpotlightBot
     quiet_reconnect_logs()
-    try:
-        return asyncio.run(
-            serve(
-                lambda: bot_class(settings=settings, library=library),
-                settings.token or "",
-                retries=settings.connect_retries,
-                delays=retry_delays(),
-                out=sys.stderr,
-            )
+
+    async def until_stopped() -> int:
+        stop_on_sigterm(asyncio.current_task())
+        return await serve(
+            lambda: bot_class(settings=settings, library=library),
+            settings.token or "",
+            retries=settings.connect_retries,
+            delays=retry_delays(),
+            out=sys.stderr,
         )
+
+    try:
+        return asyncio.run(until_stopped())
     except discord.LoginFailure:
         print(BAD_TOKEN, file=sys.stderr)
         return 2
-    except KeyboardInterrupt:  # Ctrl+C: the client was closed on the way out
+    # Ctrl+C, or SIGTERM (`docker stop`, systemd): the client was closed on the way out.
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("Stopped.", file=sys.stderr)
         return 0
+
+
+def stop_on_sigterm(task: asyncio.Task | None) -> None:
+    """SIGTERM cancels `task` (like Ctrl+C does), so the bot and the index close cleanly
+    instead of the process dying mid-write."""
+    if task is None:
+        return
+    # Not on Windows (no add_signal_handler); Ctrl+C still works there.
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)

@@ -8,7 +8,10 @@ import asyncio
 import contextlib
 import io
 import logging
+import os
+import signal
 import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -145,6 +148,27 @@ def test_unreachable_at_start_is_one_line_per_attempt_then_exit_3(
                                                 ("12", 12)])
 def test_retry_count_setting(raw, expected):
     assert Settings.from_env({"SPOTLIGHT_CONNECT_RETRIES": raw}).connect_retries == expected
+
+
+def test_sigterm_while_retrying_stops_cleanly(unreachable_discord, monkeypatch, capsys):
+    retrying = threading.Event()
+
+    def delays() -> Iterator[float]:
+        while True:
+            retrying.set()  # the loop is running, its SIGTERM handler installed
+            yield 0.05
+
+    def terminate() -> None:
+        if retrying.wait(20):
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(app, "retry_delays", delays)
+    monkeypatch.delenv("SPOTLIGHT_CONNECT_RETRIES", raising=False)  # retry forever
+    threading.Thread(target=terminate, daemon=True).start()
+    assert app.main([]) == 0
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == "Stopped." and "Traceback" not in err
+    assert unreachable_discord.closed
 
 
 def test_a_malformed_retry_count_is_a_configuration_error(monkeypatch, capsys):
