@@ -281,10 +281,10 @@ def quote_lines(answer: Answer, style: Style) -> list[str]:
 
 
 def written_answer(answer: Answer) -> str | None:
-    """A free-form answer (e.g. a language model's, with [n] marks), or None when the
-    answer is its quotes. Read with getattr: older Answers have no `text`."""
-    text = getattr(answer, "text", None)
-    return text if isinstance(text, str) and text.strip() else None
+    """A free-form answer (a language model's, with [n] marks), or None when the answer
+    is its quotes."""
+    text = answer.text
+    return text if text and text.strip() else None
 
 
 def answer_lines(answer: Answer, style: Style) -> list[str]:

@@ -123,10 +123,7 @@ def answers(draw) -> Answer:
               for _ in range(draw(st.integers(min_value=0, max_value=3)))]
     answer = Answer(question=draw(hostile_text), abstained=draw(st.booleans()), quotes=quotes,
                     citations=cited, hits=draw(hits()))
-    written = draw(st.one_of(st.none(), hostile_text))
-    if written is not None:
-        # A free-form (language model) answer, as index.results.Answer is getting one.
-        object.__setattr__(answer, "text", written)
+    answer.text = draw(st.one_of(st.none(), hostile_text))  # a language model's answer
     return answer
 
 
@@ -202,9 +199,9 @@ def test_a_newline_in_an_article_url_cannot_spill_a_second_link():
 def test_a_written_answer_keeps_its_words_and_loses_its_links():
     citation = Citation(number=1, article_id="a1", title="Kim in Japan", date=None,
                         url="https://news.example/kim", source="s")
-    answer = Answer(question="q", abstained=False, citations=[citation])
-    object.__setattr__(answer, "text", "She took only North [1]. @everyone "
-                       "[Claim Nitro](https://x.example/login) https://evil.example/login")
+    answer = Answer(question="q", abstained=False, citations=[citation],
+                    text="She took only North [1]. @everyone "
+                         "[Claim Nitro](https://x.example/login) https://evil.example/login")
     embed = answer_embed(answer)
     assert "She took only North" in embed.description and "Claim Nitro" in embed.description
     assert "evil.example" not in embed.description and "x.example" not in embed.description
