@@ -19,6 +19,7 @@ from tqdm import tqdm
 from corpus import load_path
 from corpus.errors import CorpusError
 from corpus.records import LoadReport
+from index.config import LibraryConfig
 from index.embedder import Embedder, SentenceTransformerEmbedder
 from index.errors import IndexError_, QuestionError
 from index.library import Library
@@ -121,7 +122,9 @@ def _build(args: argparse.Namespace, folder: Path, embedder: Embedder, out: Text
     library = Library.open(target, embedder, create=True)
     try:
         with _progress("embedding") as progress:
-            report = library.build(loaded.articles, progress=progress)
+            # A file that is there but unreadable right now keeps its indexed articles.
+            report = library.build(loaded.articles, progress=progress,
+                                   keep_sources=[skipped.path for skipped in loaded.skipped])
     finally:
         library.close()
     if args.rebuild:
@@ -143,6 +146,10 @@ def _print_answer(answer: Answer, out: TextIO) -> None:
         print("I don't know: my articles don't cover that. Closest articles:", file=out)
         _print_hits(answer.hits, out)
         return
+    if answer.text is not None:
+        print(f"  {answer.text}", file=out)
+    if answer.note:
+        print(f"  ({answer.note})", file=out)
     for quote in answer.quotes:
         print(f'  "{quote.text}" [{quote.citation}]', file=out)
     print("Sources:", file=out)
@@ -202,11 +209,16 @@ def run(argv: Sequence[str] | None = None, *, embedder: Embedder | None = None,
     args = _parser().parse_args(argv)
     folder = args.index or default_index_dir()
     try:
+        config = LibraryConfig.from_env()  # the bot's limits and LLM settings, from .env too
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    try:
         embedder = embedder or SentenceTransformerEmbedder()
         if args.command == "build":
             _build(args, folder, embedder, out)
             return 0
-        library = Library.open(folder, embedder)
+        library = Library.open(folder, embedder, config=config)
         try:
             if args.command == "add":
                 started = time.perf_counter()

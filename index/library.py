@@ -373,5 +373,8 @@ class Library:
         return self._store.question_stats(scope_of(guild_id), top)
 
     def close(self) -> None:
+        close_answerer = getattr(self.pipeline.answerer, "close", None)
+        if close_answerer is not None:  # the LLM answerer's HTTP client and threads
+            close_answerer()
         self._store.close()
 

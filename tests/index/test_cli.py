@@ -137,3 +137,19 @@ def test_a_garbage_store_is_one_clear_line(corpus_dir: Path, tmp_path: Path, cap
     code, _, err = cli(["ask", "volcano?", "--index", str(index)], capsys)
     assert code == 2
     assert err.startswith("error: ") and err.count("\n") == 1
+
+
+def test_a_half_saved_file_keeps_its_indexed_articles_until_it_is_really_gone(
+    corpus_dir: Path, tmp_path: Path, capsys
+) -> None:
+    index = str(tmp_path / "index")
+    build = ["build", "--corpus", str(corpus_dir), "--index", index]
+    assert cli(build, capsys)[0] == 0
+    tour = corpus_dir / "music" / "tour.json"
+    tour.write_text('[{"id": "t1", "title": "Singer announces tour", "te')  # mid-save
+    code, out, err = cli(build, capsys)
+    assert code == 0 and "0 removed" in out and "tour.json" in err
+    assert "Singer announces tour" in cli(["search", "world tour Lisbon", "--index", index],
+                                          capsys)[1]
+    tour.unlink()
+    assert "1 removed" in cli(build, capsys)[1]
