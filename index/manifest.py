@@ -8,6 +8,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from index.embedder import equivalent_backends
 from index.errors import IndexMismatchError
 
 # 2: passages carry their sentences' spans and vectors (the extractive answerer's). An
@@ -31,6 +32,13 @@ class Manifest:
     # The store generation the dense file was written at; a lower one means a crash came
     # between the SQLite commit and the FAISS write, so dense.faiss is rebuilt from SQLite.
     dense_generation: int
+    # Which runtime computed the vectors (index/embedder.py BACKENDS). Manifests from before
+    # backends were recorded are torch's; quantised backends also mark the fingerprint.
+    embedding_backend: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.embedding_backend:
+            self.embedding_backend = inferred_backend(self.model_sha256)
 
     @classmethod
     def read(cls, folder: Path) -> Manifest:
@@ -51,8 +59,10 @@ class Manifest:
             out.write("\n")
         os.replace(temp_name, folder / MANIFEST_NAME)
 
-    def check_compatible(self, folder: Path, model_name: str, model_sha256: str, dim: int) -> None:
+    def check_compatible(self, folder: Path, model_name: str, model_sha256: str, dim: int,
+                         backend: str | None = None) -> None:
         rebuild = f"Rebuild it: `python -m index build --rebuild --index {folder} --corpus PATH`."
+        self._check_backend(folder, model_sha256, backend, rebuild)
         if not OLDEST_UPGRADABLE_VERSION <= self.format_version <= FORMAT_VERSION:
             raise IndexMismatchError(
                 f"The index at {folder} has format version {self.format_version}; this "
@@ -65,3 +75,51 @@ class Manifest:
                 f"this run embeds with {model_name} (dim {dim}), so its vectors would not "
                 f"compare. {rebuild}"
             )
+
+    def _check_backend(self, folder: Path, model_sha256: str, backend: str | None,
+                       rebuild: str) -> None:
+        """Same weights, vectors from another backend (int8 beside fp32, or another int8
+        recipe): refused, naming both, unless the two give the same vectors to float
+        rounding (torch and onnx-fp32)."""
+        ours = backend or inferred_backend(model_sha256)
+        if weights_digest(self.model_sha256) != weights_digest(model_sha256) or not (
+                ours and self.embedding_backend):
+            return  # other weights: the model check below says so
+        if equivalent_backends(self.embedding_backend, ours) and (
+                self.model_sha256 == model_sha256):
+            return
+        theirs = describe_backend(self.embedding_backend, self.model_sha256)
+        mine = describe_backend(ours, model_sha256)
+        raise IndexMismatchError(
+            f"The index at {folder} holds vectors from the {theirs} embedding backend; this "
+            f"run embeds with {mine}, whose vectors differ, and the two are never mixed. "
+            f"Set SPOTLIGHT_EMBEDDING_BACKEND={self.embedding_backend} to serve it, or "
+            f"rebuild it with {ours}. {rebuild}"
+        )
+
+
+def weights_digest(fingerprint: str) -> str:
+    """The weights' sha256 in an embedder fingerprint (`<sha256>[+<backend>.<recipe>]`)."""
+    return fingerprint.partition("+")[0]
+
+
+def fingerprint_backend(fingerprint: str) -> str | None:
+    """The backend a fingerprint names (quantised backends do), else None."""
+    _, plus, rest = fingerprint.partition("+")
+    return rest.partition(".")[0] if plus else None
+
+
+def inferred_backend(fingerprint: str) -> str:
+    """For a manifest or embedder that does not say: the backend its fingerprint names, else
+    torch for a real model's sha256 (all there was before backends), else unknown ("")."""
+    named = fingerprint_backend(fingerprint)
+    if named:
+        return named
+    digest = weights_digest(fingerprint)
+    is_sha256 = len(digest) == 64 and all(ch in "0123456789abcdef" for ch in digest)
+    return "torch" if is_sha256 else ""
+
+
+def describe_backend(backend: str, fingerprint: str) -> str:
+    _, _, recipe = fingerprint.partition("+")[2].partition(".")
+    return f"{backend} ({recipe})" if recipe else backend

