@@ -58,9 +58,7 @@ def test_met_gala_companion_question_cites_the_met_gala_article(library: Library
 @pytest.mark.parametrize("question", [
     "what is the capital of peru?",
     "how do I bake sourdough bread at home?",
-    # Covered people, uncovered events: the articles never say what North wore or why
-    # Bieber would cancel a tour.
-    "what did North West wear to the Met Gala?",
+    # A covered person, an uncovered event: the articles never mention a Justice tour.
     "why did justin bieber cancel his justice tour",
 ])
 def test_questions_the_articles_do_not_answer_abstain_with_closest_articles(
