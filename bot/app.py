@@ -46,7 +46,8 @@ def open_library(settings: Settings):  # -> index.library.Library (imported late
     from index.embedder import SentenceTransformerEmbedder
     from index.library import Library
 
-    library = Library.open(settings.index_dir, SentenceTransformerEmbedder(), create=True)
+    library = Library.open(settings.index_dir, SentenceTransformerEmbedder(), create=True,
+                           config=settings.library)
     if not settings.corpus_dir.exists():
         print(f"{settings.corpus_dir} does not exist; serving the index as it is.")
         return library
@@ -54,7 +55,9 @@ def open_library(settings: Settings):  # -> index.library.Library (imported late
     if not loaded.articles:
         print(f"{settings.corpus_dir} holds no readable articles; serving the index as it is.")
         return library
-    report = library.build(loaded.articles)
+    # A file that is there but unreadable right now keeps its indexed articles.
+    report = library.build(loaded.articles,
+                           keep_sources=[skipped.path for skipped in loaded.skipped])
     print(
         f"Index up to date with {settings.corpus_dir}: {len(loaded.articles)} articles "
         f"({len(report.added)} new, {len(report.updated)} updated, {len(report.removed)} "

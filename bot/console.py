@@ -7,7 +7,7 @@ from typing import TextIO
 
 from bot.ask.answering import ask_library
 from bot.render import answer_text
-from bot.settings import DEFAULT_MAX_QUESTION_CHARS
+from index.config import DEFAULT_MAX_QUESTION_CHARS
 from index.errors import QuestionError
 from index.library import Library, normalise_question
 

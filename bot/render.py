@@ -298,6 +298,17 @@ def answer_lines(answer: Answer, style: Style) -> list[str]:
     return quote_lines(answer, style)
 
 
+def answer_note(answer: Answer) -> str | None:
+    """How the answer was made, when a member should know: a model wrote it (check the
+    sources), or the model's answer was not used and why."""
+    if answer.note:
+        return printable(answer.note)
+    if written_answer(answer) is not None:
+        model = answer.answered_by.removeprefix("llm:")
+        return f"Written by a language model ({printable(model)}) from the sources below."
+    return None
+
+
 def has_answer(answer: Answer) -> bool:
     return not answer.abstained and bool(answer.quotes or written_answer(answer))
 
@@ -311,9 +322,11 @@ def answer_text(answer: Answer) -> str:
         if answer.hits:
             lines += ["", CLOSEST_INTRO, *hit_lines(answer.hits, PLAIN)]
         return "\n".join(lines)
-    return "\n".join(
-        [*answer_lines(answer, PLAIN), "", "Sources:", *citation_lines(answer.citations, PLAIN)]
-    )
+    note = answer_note(answer)
+    supporting = quote_lines(answer, PLAIN) if written_answer(answer) is not None else []
+    return "\n".join([
+        *answer_lines(answer, PLAIN), *supporting, *([f"({note})"] if note else []), "",
+        "Sources:", *citation_lines(answer.citations, PLAIN)])
 
 
 # --- Discord embeds ---
@@ -389,7 +402,11 @@ def answer_embed(
             description=join_within(quotes, EMBED_DESCRIPTION_LIMIT, separator="\n\n"),
             colour=ANSWER_COLOUR,
         )
+        if written_answer(answer) is not None and answer.quotes:
+            # What each claim was checked against, verbatim, so a member can verify it.
+            add_list_fields(embed, "From the articles", quote_lines(answer, DISCORD))
         add_list_fields(embed, "Sources", citation_lines(answer.citations, DISCORD))
+    footer = " · ".join(part for part in (answer_note(answer), footer) if part)
     if footer:
         embed.set_footer(text=footer)
     return fit_embed(embed)

@@ -9,21 +9,23 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
 from index import paths
+from index.config import (
+    DEFAULT_MAX_QUESTION_CHARS,
+    EnvReader,
+    LibraryConfig,
+    LLMConfig,
+    boolean,
+    non_negative_float,
+    positive_float,
+    positive_int,
+)
 
 PROJECT_ROOT = paths.PROJECT_DIR
-
-T = TypeVar("T")
-
-DEFAULT_MAX_QUESTION_CHARS = 500
-
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,7 @@ class Settings:
     dev_guild_id: int | None = None
     owner_ids: frozenset[int] = frozenset()
     cooldown_seconds: float = 10.0  # per member, per server; a server may change it
-    max_question_chars: int = DEFAULT_MAX_QUESTION_CHARS
+    max_question_chars: int = DEFAULT_MAX_QUESTION_CHARS  # also the index's (see library)
     max_upload_bytes: int = 2_000_000
     fetch_timeout: float = 10.0
     fetch_max_bytes: int = 2_000_000
@@ -46,6 +48,12 @@ class Settings:
     sharded: bool = False  # AutoShardedBot: needed past ~2,500 servers
     # Retries while Discord cannot be reached at start; None: forever (exit code 3 after).
     connect_retries: int | None = None
+    llm: LLMConfig | None = None  # the optional model-written answers
+
+    @property
+    def library(self) -> LibraryConfig:
+        """What the index needs of these settings: the same limits the cogs check with."""
+        return LibraryConfig(max_question_chars=self.max_question_chars, llm=self.llm)
 
     @property
     def state_path(self) -> Path:
@@ -66,7 +74,8 @@ class Settings:
 
             load_dotenv(dotenv_path or PROJECT_ROOT / ".env", override=False)
             env = os.environ
-        values = _Reader(env)
+        values = EnvReader(env)
+        library = LibraryConfig.from_env(env)
         data_dir = paths.data_dir(env)
         log_level = values.get("SPOTLIGHT_LOG_LEVEL", str, "INFO").upper()
         if not isinstance(logging.getLevelName(log_level), int):
@@ -80,35 +89,17 @@ class Settings:
             corpus_dir=values.get("SPOTLIGHT_CORPUS_DIR", Path, paths.sample_corpus_dir()),
             dev_guild_id=values.get("SPOTLIGHT_DEV_GUILD_ID", _snowflake, None),
             owner_ids=values.get("SPOTLIGHT_OWNER_IDS", _snowflakes, frozenset()),
-            cooldown_seconds=values.get("SPOTLIGHT_COOLDOWN_SECONDS", _non_negative_float, 10.0),
-            max_question_chars=values.get(
-                "SPOTLIGHT_MAX_QUESTION_CHARS", _positive_int, DEFAULT_MAX_QUESTION_CHARS
-            ),
-            max_upload_bytes=values.get("SPOTLIGHT_MAX_UPLOAD_BYTES", _positive_int, 2_000_000),
-            fetch_timeout=values.get("SPOTLIGHT_FETCH_TIMEOUT", _positive_float, 10.0),
-            fetch_max_bytes=values.get("SPOTLIGHT_FETCH_MAX_BYTES", _positive_int, 2_000_000),
-            allow_private_urls=values.get("SPOTLIGHT_ALLOW_PRIVATE_URLS", _bool, False),
+            cooldown_seconds=values.get("SPOTLIGHT_COOLDOWN_SECONDS", non_negative_float, 10.0),
+            max_question_chars=library.max_question_chars,
+            max_upload_bytes=values.get("SPOTLIGHT_MAX_UPLOAD_BYTES", positive_int, 2_000_000),
+            fetch_timeout=values.get("SPOTLIGHT_FETCH_TIMEOUT", positive_float, 10.0),
+            fetch_max_bytes=values.get("SPOTLIGHT_FETCH_MAX_BYTES", positive_int, 2_000_000),
+            allow_private_urls=values.get("SPOTLIGHT_ALLOW_PRIVATE_URLS", boolean, False),
             log_level=log_level,
-            sharded=values.get("SPOTLIGHT_SHARDED", _bool, False),
+            sharded=values.get("SPOTLIGHT_SHARDED", boolean, False),
             connect_retries=values.get("SPOTLIGHT_CONNECT_RETRIES", _retries, None),
+            llm=library.llm,
         )
-
-
-class _Reader:
-    """Reads one variable at a time; an empty value counts as unset (`DISCORD_TOKEN=`)."""
-
-    def __init__(self, env: Mapping[str, str]) -> None:
-        self.env = env
-
-    def get(self, name: str, parse: Callable[[str], T], default: T) -> T:
-        raw = self.env.get(name, "").strip()
-        if not raw:
-            return default
-        try:
-            return parse(raw)
-        except ValueError as error:
-            # Never echo the value of a secret; none of the parsed variables is one.
-            raise ValueError(f"{name} {error}, got {raw!r}") from None
 
 
 def _snowflake(raw: str) -> int:
@@ -125,16 +116,6 @@ def _snowflakes(raw: str) -> frozenset[int]:
         raise ValueError("must be Discord user ids separated by commas") from None
 
 
-def _positive_int(raw: str) -> int:
-    try:
-        value = int(raw.replace("_", ""))
-    except ValueError:
-        raise ValueError("must be a whole number") from None
-    if value <= 0:
-        raise ValueError("must be greater than 0")
-    return value
-
-
 def _retries(raw: str) -> int | None:
     if raw.lower() == "forever":
         return None
@@ -145,33 +126,3 @@ def _retries(raw: str) -> int | None:
     if value < 0:
         raise ValueError("must be 0 or more (or forever)")
     return value
-
-
-def _float(raw: str) -> float:
-    try:
-        return float(raw)
-    except ValueError:
-        raise ValueError("must be a number of seconds") from None
-
-
-def _positive_float(raw: str) -> float:
-    value = _float(raw)
-    if not value > 0:
-        raise ValueError("must be greater than 0")
-    return value
-
-
-def _non_negative_float(raw: str) -> float:
-    value = _float(raw)
-    if not value >= 0:
-        raise ValueError("must be 0 or more")
-    return value
-
-
-def _bool(raw: str) -> bool:
-    lowered = raw.lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise ValueError("must be true or false")

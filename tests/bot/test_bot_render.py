@@ -201,3 +201,25 @@ def test_hits_embed_lists_articles_with_dates_or_says_none():
     assert "1. [Kim criticized over Japan trip]" in embed.description
     assert "2024-05-01" in embed.description
     assert hits_embed("x", [], empty="nothing here").description == "nothing here"
+
+
+def test_a_model_written_answer_says_so_and_shows_what_it_was_checked_against() -> None:
+    answer = answered(["People were complaining that she left her kids at home."])
+    answer.text = "Fans said she left her other kids at home [1]."
+    answer.answered_by = "llm:llama3.1:8b"
+    embed = answer_embed(answer, footer="Reply to ask a follow-up.")
+    assert "Fans said she left" in embed.description
+    assert [field.name for field in embed.fields][:1] == ["From the articles"]
+    assert "left her kids at home" in embed.fields[0].value
+    assert embed.footer.text.startswith("Written by a language model (llama3.1:8b)")
+    assert embed.footer.text.endswith("Reply to ask a follow-up.")
+    assert "Written by a language model" in answer_text(answer)
+
+
+def test_a_fallback_answer_says_why_the_model_was_not_used() -> None:
+    answer = answered(["People were complaining that she left her kids at home."])
+    answer.note = "The language model timed out; showing quotes from the articles instead."
+    embed = answer_embed(answer)
+    assert embed.footer.text == answer.note
+    assert answer.note in answer_text(answer)
+    assert "From the articles" not in [field.name for field in embed.fields]
