@@ -88,6 +88,17 @@ class DenseIndex:
             Path(temp_name).unlink(missing_ok=True)
             raise
 
+    def ids(self) -> np.ndarray:
+        """Every passage id held, in no particular order."""
+        with self._lock:
+            index = self._index
+            if isinstance(index, faiss.IndexIVF):
+                lists = index.invlists
+                return np.concatenate([np.zeros(0, np.int64)] + [
+                    faiss.rev_swig_ptr(lists.get_ids(n), lists.list_size(n)).copy()
+                    for n in range(index.nlist) if lists.list_size(n)])
+            return faiss.vector_to_array(index.id_map).astype(np.int64)
+
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         if len(ids) == 0:
             return

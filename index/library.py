@@ -122,7 +122,7 @@ class Library:
             articles=0, passages=0, created_at=now, updated_at=now, dense_generation=0,
         )
         store = Store(folder / STORE_NAME)
-        vectors = FaissVectors.load(folder, store, embedder.dim, -1)
+        vectors = FaissVectors.load(folder, store, embedder.dim, -1)  # nothing on disk yet
         library = cls(folder, embedder, store, vectors, manifest, config)
         library._persist()
         return library
@@ -147,16 +147,17 @@ class Library:
             self._manifest.format_version = FORMAT_VERSION
             self._persist()
 
-    def _persist(self) -> None:
-        """dense.faiss then manifest.json, each replaced atomically."""
+    def _persist(self, *, force: bool = False) -> None:
+        """dense.faiss (when enough changed, or `force`) then manifest.json, each replaced
+        atomically."""
         self._vectors.restructure_if_needed()
-        self._vectors.write()
+        self._vectors.write(force=force)
         manifest = self._manifest
         manifest.faiss_type = self._vectors.kind
         manifest.articles = self._store.total("articles")
         manifest.passages = self._store.total("passages")
         manifest.updated_at = self._store.updated_at() or manifest.updated_at
-        manifest.dense_generation = self._vectors.generation
+        manifest.dense_generation = self._vectors.written_at
         manifest.write(self.folder)
 
     def _refresh_if_stale(self) -> None:
@@ -169,7 +170,7 @@ class Library:
             return
         try:
             if self._store.generation() != self._vectors.generation:
-                self._vectors.reload()
+                self._vectors.sync()
         finally:
             self._write_lock.release()
 
@@ -179,7 +180,7 @@ class Library:
         whatever another process wrote before."""
         with self._write_lock, self._process_lock:
             if self._store.generation() != self._vectors.generation:
-                self._vectors.reload()
+                self._vectors.sync()
             yield
 
     # -- writing ------------------------------------------------------------------------
@@ -275,8 +276,7 @@ class Library:
                 removed = Store.delete_articles(db, plan.to_remove)
                 Store.bump_generation(db)
             self._apply_removal(removed, generation_before)
-        if self._manifest.dense_generation != self._store.generation():
-            self._persist()
+        self._persist()
 
     def _apply_removal(self, removed: list[int], generation_before: int) -> None:
         self._vectors.apply(removed, np.zeros(0, dtype=np.int64),
@@ -373,6 +373,9 @@ class Library:
         return self._store.question_stats(scope_of(guild_id), top)
 
     def close(self) -> None:
+        if self._vectors.has_unwritten_changes:
+            with self._writing():  # the next open then has nothing to catch up
+                self._persist(force=True)
         close_answerer = getattr(self.pipeline.answerer, "close", None)
         if close_answerer is not None:  # the LLM answerer's HTTP client and threads
             close_answerer()

@@ -389,12 +389,22 @@ class Store:
         vectors = np.frombuffer(b"".join(row[1] for row in rows), dtype=np.float32)
         return ids, vectors.reshape(len(rows), dim)
 
-    def vectors(self, passage_ids: Sequence[int]) -> np.ndarray:
-        """The stored vectors of these passages, in the order asked."""
-        rows = dict(self.db.execute(
-            f"SELECT id, vector FROM passages WHERE id IN ({_placeholders(passage_ids)})",
-            tuple(passage_ids)).fetchall())
-        return np.vstack([np.frombuffer(rows[i], dtype=np.float32) for i in passage_ids])
+    def passage_ids(self) -> np.ndarray:
+        """Every passage id, all scopes."""
+        rows = self.db.execute("SELECT id FROM passages").fetchall()
+        return np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+
+    def vectors(self, passage_ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, vectors) of those of the passages that still exist."""
+        found: list[tuple[int, bytes]] = []
+        for start in range(0, len(passage_ids), 10_000):
+            chunk = passage_ids[start:start + 10_000]
+            found += self.db.execute(
+                f"SELECT id, vector FROM passages WHERE id IN ({_placeholders(chunk)})",
+                tuple(chunk)).fetchall()
+        ids = np.fromiter((row[0] for row in found), dtype=np.int64, count=len(found))
+        vectors = np.frombuffer(b"".join(row[1] for row in found), dtype=np.float32)
+        return ids, vectors.reshape(len(found), -1)
 
     def evidence(self, passage_ids: Sequence[int], scopes: Sequence[str],
                  dim: int) -> list[EvidenceRow]:

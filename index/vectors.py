@@ -22,6 +22,10 @@ from index.parts import Ranking
 from index.store import Store
 
 DENSE_NAME = "dense.faiss"
+# dense.faiss is rewritten once this many passages changed since it was written (or a
+# twentieth of the index, if more): small adds then cost no rewrite, and what the file
+# lacks is caught up from the store on the next open.
+UNWRITTEN_LIMIT = 2_000
 log = logging.getLogger(__name__)
 
 
@@ -40,27 +44,37 @@ class _Snapshot:
 
 
 class FaissVectors:
-    def __init__(self, folder: Path, store: Store, dim: int, dense: DenseIndex) -> None:
+    def __init__(self, folder: Path, store: Store, dim: int, dense: DenseIndex, *,
+                 written_at: int) -> None:
         self.folder = folder
         self.dim = dim
         self._store = store
         self._snapshot = _Snapshot(store.generation(), dense)
         self._selector_lock = threading.Lock()
+        # The generation dense.faiss on disk holds, and passages changed since.
+        self.written_at = written_at
+        self._unwritten_changes = 0 if written_at == store.generation() else UNWRITTEN_LIMIT
 
     @classmethod
     def load(cls, folder: Path, store: Store, dim: int, written_at: int) -> FaissVectors:
-        """dense.faiss if it was written at the store's generation; otherwise (a crash
-        between the SQLite commit and the FAISS write, or a damaged file) rebuilt."""
+        """dense.faiss brought up to the store's generation: the file is written only now
+        and then (rewriting it whole per add would cost seconds at 200k passages), so the
+        passages added or removed since it was written are applied to it here. A missing,
+        damaged or foreign file is rebuilt from the store."""
         path = folder / DENSE_NAME
-        if written_at == store.generation() and path.exists():
+        dense = None
+        if path.exists():
             try:
                 dense = DenseIndex.read(path)
-                if dense.dim == dim and dense.size == store.total("passages"):
-                    return cls(folder, store, dim, dense)
             except RuntimeError as error:
                 log.warning("%s is unreadable (%s); rebuilding it from the store", path, error)
-        log.info("Rebuilding %s from the store", path)
-        return cls(folder, store, dim, cls._from_store(store, dim))
+        if dense is None or dense.dim != dim:
+            log.info("Rebuilding %s from the store", path)
+            return cls(folder, store, dim, cls._from_store(store, dim), written_at=-1)
+        vectors = cls(folder, store, dim, dense, written_at=written_at)
+        if written_at != store.generation():
+            vectors.sync()
+        return vectors
 
     @staticmethod
     def _from_store(store: Store, dim: int) -> DenseIndex:
@@ -83,26 +97,50 @@ class FaissVectors:
               generation_before: int, generation_after: int) -> None:
         """Bring FAISS to `generation_after` after one committed write. When the write did
         not start from the generation FAISS holds (another process wrote meanwhile), the
-        index is rebuilt from the store instead of patched."""
+        difference with the store is applied instead."""
         snapshot = self._snapshot
         if snapshot.generation != generation_before:
-            self.reload()
+            self.sync()
             return
         snapshot.dense.remove(removed)
         snapshot.dense.add(added_ids, added)
+        self._unwritten_changes += len(removed) + len(added_ids)
         self._snapshot = _Snapshot(generation_after, snapshot.dense)
 
-    def reload(self) -> None:
+    def sync(self) -> None:
+        """Apply what the store holds and FAISS does not (or the reverse): another process's
+        writes, or those made after dense.faiss was last written."""
         generation = self._store.generation()
-        self._snapshot = _Snapshot(generation, self._from_store(self._store, self.dim))
+        dense = self._snapshot.dense
+        stored, held = self._store.passage_ids(), dense.ids()
+        missing = np.setdiff1d(stored, held, assume_unique=True)
+        extra = np.setdiff1d(held, stored, assume_unique=True)
+        dense.remove(extra.tolist())
+        if len(missing):
+            dense.add(*self._store.vectors(missing.tolist()))
+        self._unwritten_changes += len(missing) + len(extra)
+        self._snapshot = _Snapshot(generation, dense)
 
     def restructure_if_needed(self) -> None:
         if self._snapshot.dense.needs_restructure():
-            self.reload()
+            generation = self._store.generation()
+            self._snapshot = _Snapshot(generation, self._from_store(self._store, self.dim))
+            self._unwritten_changes = UNWRITTEN_LIMIT
 
-    def write(self) -> None:
-        """dense.faiss, replaced atomically."""
-        self._snapshot.dense.write(self.folder / DENSE_NAME)
+    @property
+    def has_unwritten_changes(self) -> bool:
+        return self._unwritten_changes > 0
+
+    def write(self, *, force: bool = False) -> None:
+        """dense.faiss, replaced atomically, when enough changed since it was last written
+        (or `force`)."""
+        limit = max(UNWRITTEN_LIMIT, self.size // 20)
+        if not force and self._unwritten_changes < limit:
+            return
+        snapshot = self._snapshot
+        snapshot.dense.write(self.folder / DENSE_NAME)
+        self.written_at = snapshot.generation
+        self._unwritten_changes = 0
 
     # -- reading --------------------------------------------------------------------------
     def _selector(self, snapshot: _Snapshot, scopes: tuple[str, ...]) -> faiss.IDSelector | None:

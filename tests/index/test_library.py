@@ -299,3 +299,18 @@ def test_new_url_or_date_with_the_same_text_updates_without_re_embedding(
     assert report.passages == 0 and len(report.unchanged) == 3
     hit = library.search("golden spoon ramen", k=1)[0]
     assert (hit.url, hit.date) == ("https://example.org/chef", "2024-02-03")
+
+
+def test_small_adds_do_not_rewrite_the_dense_file_and_a_reopen_catches_up(
+    library: Library, fake_embedder: FakeEmbedder
+) -> None:
+    dense_file = library.folder / "dense.faiss"
+    written = dense_file.stat().st_mtime_ns
+    library.add_articles([article("Comet seen", "A bright comet was seen over the sky.")])
+    assert dense_file.stat().st_mtime_ns == written  # one small add: no rewrite
+    # A crash now (no close) leaves the file behind the store; opening catches it up.
+    reopened = Library.open(library.folder, fake_embedder)
+    assert sources(reopened.search("bright comet", k=1, mode="dense")) == ["comet seen.txt"]
+    assert reopened.info().dense_vectors == reopened.info().passages
+    reopened.close()
+    assert dense_file.stat().st_mtime_ns != written  # close wrote what was pending
