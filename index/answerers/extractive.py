@@ -1,6 +1,6 @@
 """The default answerer: quote the sentences of the retrieved passages that answer.
 
-Every sentence of the top passages (boilerplate lines excepted) is scored on several
+Every sentence of the top passages (boilerplate and headings excepted) is scored on several
 signals: its meaning against the question's, its passage's, the question's specific words
 and names in it, whether it holds what the question asks for, a teaser penalty. A logistic
 model, fitted by `benchmarks/fit_answerer.py` on one half of our question sets, turns them
@@ -41,6 +41,8 @@ WEIGHTS = {
 }
 BIAS = -8.106
 MAX_QUOTE_CHARS = 400
+# Shorter "sentences" are section headings ("The Comments") or fragments.
+MIN_QUOTE_WORDS = 4
 
 
 @dataclass(frozen=True)
@@ -93,8 +95,8 @@ def candidates(query: Query, evidence: Evidence, policy: AnswerPolicy) -> list[C
         passage_meaning = float(passage.vector @ query.vector)
         cosines = _cosines(passage, query.vector)
         for sentence, meaning in zip(passage.sentences, cosines, strict=True):
-            if is_boilerplate(sentence.text):
-                continue  # credits and "Related story" lines are never an answer
+            if is_boilerplate(sentence.text) or len(words(sentence.text)) < MIN_QUOTE_WORDS:
+                continue  # credits, "Related story" and section headings are never answers
             order = sentence.order
             sentence_stems = stems(sentence.text)
             next_meaning = cosines[order + 1] if order + 1 < len(cosines) else meaning
