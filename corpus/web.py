@@ -461,3 +461,82 @@ def _size_label(size: int) -> str:
     if size >= 1_000_000:
         return f"{size / 1_000_000:g} MB"
     return f"{size / 1000:g} kB"
+
+
+# ---------------------------------------------------------------------------------------
+# Conditional GET, for feed polling (index/feeds): the same pinned, capped, deadlined
+# download, plus If-None-Match / If-Modified-Since and the status a poller acts on.
+
+
+class HTTPStatusError(CorpusError):
+    """The server answered with an error status (a poller stops for good on 410)."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"the server answered HTTP {status} ({_reason(status)})")
+        self.status = status
+
+
+@dataclass(frozen=True)
+class ConditionalResponse:
+    status: int  # 200, or 304 (not modified: `body` is empty)
+    body: bytes
+    content_type: str
+    url: str  # after redirects
+    etag: str | None
+    last_modified: str | None
+
+
+def fetch_conditional(
+    url: str, *, etag: str | None = None, last_modified: str | None = None,
+    timeout: float = 10.0, max_bytes: int = 2_000_000, allow_private_hosts: bool = False,
+) -> ConditionalResponse:
+    """GET `url` unless unchanged since `etag` / `last_modified`. Raises HTTPStatusError for
+    4xx/5xx and CorpusError (short message) for everything else that goes wrong, exactly
+    as fetch_url: private hosts, redirects (at most MAX_REDIRECTS), one total deadline,
+    `max_bytes` before and after decompression."""
+    link = _parse_link(url.strip() if isinstance(url, str) else "")
+    deadline = _Deadline(timeout)
+    conditions = [("If-None-Match", etag)] if etag else []
+    if last_modified:
+        conditions.append(("If-Modified-Since", last_modified))
+    backend = _PinnedBackend(deadline, allow_private_hosts=allow_private_hosts)
+    timeouts = dict.fromkeys(("connect", "read", "write", "pool"), deadline.seconds)
+    try:
+        with httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(), network_backend=backend, retries=0,
+            max_connections=1,
+        ) as pool:
+            for _ in range(MAX_REDIRECTS + 1):
+                with pool.stream(
+                    "GET",
+                    httpcore.URL(scheme=link.scheme, host=link.host, port=link.port,
+                                 target=link.target),
+                    headers=[*_request_headers(link), *conditions],
+                    extensions={"timeout": timeouts},
+                ) as response:
+                    headers = httpx.Headers(response.headers)
+                    if response.status in _REDIRECT_STATUSES and "location" in headers:
+                        link = _parse_link(urljoin(link.url, headers["location"]), redirect=True)
+                        continue
+                    if response.status >= 400:
+                        raise HTTPStatusError(response.status)
+                    body = (b"" if response.status == 304
+                            else _read_body(response.iter_stream(), headers, max_bytes))
+                    return ConditionalResponse(
+                        status=response.status, body=body,
+                        content_type=headers.get("content-type", "").split(";")[0]
+                        .strip().lower(),
+                        url=link.url, etag=headers.get("etag"),
+                        last_modified=headers.get("last-modified"),
+                    )
+            raise CorpusError(f"the page redirects more than {MAX_REDIRECTS} times")
+    except CorpusError:
+        raise
+    except httpcore.TimeoutException:
+        raise deadline.error() from None
+    except httpcore.ConnectError as error:
+        raise CorpusError(f"could not reach {link.host}: {_plain(error)}") from None
+    except (httpcore.ProtocolError, httpcore.NetworkError, OSError) as error:
+        raise CorpusError(f"download failed: {_plain(error)}") from None
+    except Exception as error:  # a library's surprise must not escape as a traceback
+        raise CorpusError(f"could not fetch that address ({type(error).__name__})") from None

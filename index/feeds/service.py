@@ -1,0 +1,59 @@
+"""`Feeds`: subscriptions and polling for one library, what the bot and the CLI call."""
+
+from __future__ import annotations
+
+from corpus.feeds import canonical_link
+from index.feeds.config import FeedConfig
+from index.feeds.poller import FeedPoller, PollResult
+from index.feeds.state import Feed, FeedStore
+from index.library import Library
+from index.store import scope_of
+
+
+class FeedError(ValueError):
+    """A subscription request that cannot be done; the message says why, for a person."""
+
+
+class Feeds:
+    def __init__(self, library: Library, config: FeedConfig) -> None:
+        self.config = config
+        self.store = FeedStore.for_index(library.folder)
+        self.poller = FeedPoller(library, self.store, config)
+        self.store.sync_config(
+            [url for url in map(canonical_link, config.global_feeds) if url],
+            now=config.clock())
+
+    def subscribe(self, url: str, *, guild_id: int | None, origin: str,
+                  announce_channel: int | None = None) -> tuple[Feed, bool]:
+        link = canonical_link(url.strip())
+        if link is None:
+            raise FeedError("Give a full http:// or https:// feed address.")
+        return self.store.add(scope_of(guild_id), link, origin=origin,
+                              announce_channel=announce_channel, now=self.config.clock())
+
+    def unsubscribe(self, url: str, *, guild_id: int | None) -> bool:
+        link = canonical_link(url.strip()) or url.strip()
+        return self.store.remove(scope_of(guild_id), link)
+
+    def list(self, *, guild_id: int | None) -> list[Feed]:
+        return self.store.list(scope_of(guild_id))
+
+    def poll_due(self) -> list[PollResult]:
+        """Every scope's due feeds: the bot's background task and `watch`."""
+        return self.poller.poll_due()
+
+    def check(self, *, guild_id: int | None, url: str | None = None) -> list[PollResult]:
+        """Poll now, due or not: one scope's feeds, or one of them."""
+        if url is None:
+            return self.poller.poll_due(scope=scope_of(guild_id), force=True)
+        feed = self.store.get(scope_of(guild_id), canonical_link(url) or url)
+        return self.poller.poll([feed]) if feed is not None else []
+
+    def set_retention(self, *, guild_id: int | None, days: int | None) -> None:
+        self.store.set_retention(scope_of(guild_id), days)
+
+    def retention(self, *, guild_id: int | None) -> int | None:
+        return self.store.retention(scope_of(guild_id))
+
+    def close(self) -> None:
+        self.store.close()

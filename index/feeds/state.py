@@ -1,0 +1,359 @@
+"""Feed subscriptions and what each feed has delivered, in the index folder's store.sqlite.
+
+Beside the library's own tables (the articles they point to live there), in tables only
+this module writes, so a restart neither re-ingests nor forgets:
+
+- feeds: one row per (scope, url): conditional-GET validators, schedule, failures, the
+  last error, where new articles are announced;
+- feed_entries: every entry seen per feed (its id, canonical link, a fingerprint of its
+  text) and the article it became, so an unchanged entry is skipped and an edited one
+  updates its article;
+- article_sources: every link and feed that carried an article (a syndicated story is
+  stored once and keeps all of them);
+- feed_retention: per scope, days after which feed articles are dropped.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS feeds (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    scope TEXT NOT NULL,
+    url TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    title TEXT,
+    announce_channel INTEGER,
+    added_at TEXT NOT NULL,
+    etag TEXT,
+    last_modified TEXT,
+    ttl_minutes INTEGER,
+    next_check REAL NOT NULL DEFAULT 0,
+    lease_until REAL NOT NULL DEFAULT 0,
+    last_check TEXT,
+    last_success TEXT,
+    last_error TEXT,
+    last_note TEXT,
+    failures INTEGER NOT NULL DEFAULT 0,
+    gone INTEGER NOT NULL DEFAULT 0,
+    articles_added INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (scope, url)
+);
+CREATE TABLE IF NOT EXISTS feed_entries (
+    feed_id INTEGER NOT NULL REFERENCES feeds (id) ON DELETE CASCADE,
+    entry_id TEXT NOT NULL,
+    link TEXT,
+    fingerprint TEXT NOT NULL,
+    source TEXT NOT NULL,
+    external_id TEXT NOT NULL,
+    article_id TEXT,
+    created INTEGER NOT NULL,
+    first_seen TEXT NOT NULL,
+    PRIMARY KEY (feed_id, entry_id)
+);
+CREATE INDEX IF NOT EXISTS feed_entries_by_article ON feed_entries (article_id);
+CREATE TABLE IF NOT EXISTS article_sources (
+    article_id TEXT NOT NULL,
+    url TEXT NOT NULL,
+    feed_id INTEGER,
+    seen_at TEXT NOT NULL,
+    PRIMARY KEY (article_id, url)
+);
+CREATE TABLE IF NOT EXISTS feed_retention (scope TEXT PRIMARY KEY, days INTEGER NOT NULL);
+"""
+# The library's articles table, looked up by link to find a story another feed (or a
+# moderator) already added.
+ARTICLES_BY_URL = "CREATE INDEX IF NOT EXISTS articles_by_url ON articles (url)"
+
+
+def iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class Feed:
+    id: int
+    scope: str
+    url: str
+    origin: str  # "config", "cli" or "discord"
+    title: str | None
+    announce_channel: int | None
+    etag: str | None
+    last_modified: str | None
+    ttl_minutes: int | None
+    next_check: float
+    last_check: str | None
+    last_success: str | None
+    last_error: str | None
+    last_note: str | None
+    failures: int
+    gone: bool
+    articles_added: int
+
+    @property
+    def guild_id(self) -> int | None:
+        return None if self.scope == "global" else int(self.scope)
+
+
+_FEED_COLUMNS = (
+    "id, scope, url, origin, title, announce_channel, etag, last_modified, ttl_minutes, "
+    "next_check, last_check, last_success, last_error, last_note, failures, gone, "
+    "articles_added"
+)
+
+
+@dataclass(frozen=True)
+class SeenEntry:
+    fingerprint: str
+    source: str
+    external_id: str
+    article_id: str | None
+    created: bool  # this feed's entry made the article (else it found it held)
+
+
+@dataclass(frozen=True)
+class EntryRecord:
+    """One entry's outcome in a poll, written with the feed's new state in one transaction."""
+
+    entry_id: str
+    link: str | None
+    fingerprint: str
+    source: str
+    external_id: str
+    article_id: str | None
+    created: bool  # this entry's text made (or updated) the article
+
+
+class FeedStore:
+    """Thread-safe: one SQLite connection per thread, WAL like the library's Store."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        with self.transaction() as db:
+            db.executescript(SCHEMA)
+            if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'articles'").fetchone():
+                db.execute(ARTICLES_BY_URL)
+
+    @classmethod
+    def for_index(cls, folder: Path) -> FeedStore:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        return cls(folder / "store.sqlite")
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute("PRAGMA foreign_keys=ON")
+            self._local.connection = connection
+            with self._lock:
+                self._connections.append(connection)
+        return connection
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.rollback()
+            raise
+        db.commit()
+
+    def close(self) -> None:
+        with self._lock:
+            for connection in self._connections:
+                connection.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+    # -- subscriptions ------------------------------------------------------------------
+    def add(self, scope: str, url: str, *, origin: str, announce_channel: int | None = None,
+            now: float) -> tuple[Feed, bool]:
+        """The feed and whether it is new; subscribing again updates the announce channel
+        and wakes a feed that was gone."""
+        with self.transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO feeds (scope, url, origin, announce_channel, added_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (scope, url) DO NOTHING",
+                (scope, url, origin, announce_channel, iso(now)))
+            created = cursor.rowcount > 0
+            if not created:
+                db.execute("UPDATE feeds SET announce_channel = ?, gone = 0, next_check = 0 "
+                           "WHERE scope = ? AND url = ?", (announce_channel, scope, url))
+        feed = self.get(scope, url)
+        assert feed is not None
+        return feed, created
+
+    def remove(self, scope: str, url: str) -> bool:
+        """The feed and its entry records go; its articles stay (they are the library's)."""
+        with self.transaction() as db:
+            return db.execute("DELETE FROM feeds WHERE scope = ? AND url = ?",
+                              (scope, url)).rowcount > 0
+
+    def get(self, scope: str, url: str) -> Feed | None:
+        row = self.db.execute(f"SELECT {_FEED_COLUMNS} FROM feeds WHERE scope = ? AND url = ?",
+                              (scope, url)).fetchone()
+        return _feed(row) if row else None
+
+    def by_id(self, feed_id: int) -> Feed | None:
+        row = self.db.execute(f"SELECT {_FEED_COLUMNS} FROM feeds WHERE id = ?",
+                              (feed_id,)).fetchone()
+        return _feed(row) if row else None
+
+    def list(self, scope: str | None = None) -> list[Feed]:
+        if scope is None:
+            rows = self.db.execute(f"SELECT {_FEED_COLUMNS} FROM feeds ORDER BY scope, id")
+        else:
+            rows = self.db.execute(
+                f"SELECT {_FEED_COLUMNS} FROM feeds WHERE scope = ? ORDER BY id", (scope,))
+        return [_feed(row) for row in rows]
+
+    def sync_config(self, urls: Sequence[str], *, now: float) -> None:
+        """The operator's configured global feeds: add the listed, drop configured ones no
+        longer listed (feeds added with the CLI are kept)."""
+        with self.transaction() as db:
+            listed = set(urls)
+            configured = db.execute(
+                "SELECT url FROM feeds WHERE scope = 'global' AND origin = 'config'").fetchall()
+            for (url,) in configured:
+                if url not in listed:
+                    db.execute("DELETE FROM feeds WHERE scope = 'global' AND url = ?", (url,))
+            for url in urls:
+                db.execute("INSERT INTO feeds (scope, url, origin, added_at) VALUES "
+                           "('global', ?, 'config', ?) ON CONFLICT (scope, url) DO NOTHING",
+                           (url, iso(now)))
+
+    def stop_announcing(self, feed_id: int, note: str) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE feeds SET announce_channel = NULL, last_note = ? WHERE id = ?",
+                       (note, feed_id))
+
+    # -- scheduling ---------------------------------------------------------------------
+    def claim(self, now: float, lease: float, *, scope: str | None = None,
+              force: bool = False) -> list[Feed]:
+        """Feeds due (all of the scope's with `force`) and not held by another poller,
+        leased for `lease` seconds: two pollers (the bot and `watch`) never poll the same
+        feed at once, and a poller killed mid-poll lets go when the lease ends."""
+        where = "gone = 0 AND lease_until <= ?"
+        params: list[object] = [now]
+        if not force:
+            where += " AND next_check <= ?"
+            params.append(now)
+        if scope is not None:
+            where += " AND scope = ?"
+            params.append(scope)
+        with self.transaction() as db:
+            ids = [row[0] for row in db.execute(
+                f"SELECT id FROM feeds WHERE {where} ORDER BY next_check, id", params)]
+            db.executemany("UPDATE feeds SET lease_until = ? WHERE id = ?",
+                           [(now + lease, feed_id) for feed_id in ids])
+        return [feed for feed in map(self.by_id, ids) if feed is not None]
+
+    def next_due(self) -> float | None:
+        row = self.db.execute("SELECT MIN(MAX(next_check, lease_until)) FROM feeds "
+                              "WHERE gone = 0").fetchone()
+        return row[0] if row and row[0] is not None else None
+
+    # -- entries ------------------------------------------------------------------------
+    def seen_entries(self, feed_id: int) -> dict[str, SeenEntry]:
+        rows = self.db.execute(
+            "SELECT entry_id, fingerprint, source, external_id, article_id, created "
+            "FROM feed_entries WHERE feed_id = ?", (feed_id,))
+        return {row[0]: SeenEntry(*row[1:5], created=bool(row[5])) for row in rows}
+
+    def article_with_link(self, link: str, scopes: Sequence[str]) -> str | None:
+        """An article already held under this link, in what the feed's scope sees."""
+        marks = ",".join("?" * len(scopes))
+        row = self.db.execute(
+            f"SELECT id FROM articles WHERE url = ? AND scope IN ({marks}) LIMIT 1",
+            (link, *scopes)).fetchone()
+        return row[0] if row else None
+
+    def record_success(self, feed_id: int, entries: Sequence[EntryRecord], *, now: float,
+                       next_check: float, etag: str | None, last_modified: str | None,
+                       ttl_minutes: int | None, title: str | None, note: str | None,
+                       added: int, feed_url: str) -> None:
+        """Entries and the feed's new validators in one transaction: a crash before it
+        leaves the feed to be fetched in full again (its articles dedupe by key)."""
+        with self.transaction() as db:
+            for entry in entries:
+                db.execute(
+                    "INSERT INTO feed_entries (feed_id, entry_id, link, fingerprint, source, "
+                    "external_id, article_id, created, first_seen) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (feed_id, entry_id) DO "
+                    "UPDATE SET link = excluded.link, fingerprint = excluded.fingerprint, "
+                    "article_id = excluded.article_id, "
+                    "created = MAX(created, excluded.created)",
+                    (feed_id, entry.entry_id, entry.link, entry.fingerprint, entry.source,
+                     entry.external_id, entry.article_id, int(entry.created), iso(now)))
+                if entry.article_id is not None:
+                    db.execute(
+                        "INSERT INTO article_sources (article_id, url, feed_id, seen_at) "
+                        "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                        (entry.article_id, entry.link or feed_url, feed_id, iso(now)))
+            db.execute(
+                "UPDATE feeds SET etag = ?, last_modified = ?, ttl_minutes = ?, "
+                "title = COALESCE(?, title), next_check = ?, lease_until = 0, last_check = ?, "
+                "last_success = ?, last_error = NULL, last_note = ?, failures = 0, "
+                "articles_added = articles_added + ? WHERE id = ?",
+                (etag, last_modified, ttl_minutes, title, next_check, iso(now), iso(now), note,
+                 added, feed_id))
+
+    def record_failure(self, feed_id: int, error: str, *, now: float, next_check: float,
+                       gone: bool = False) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE feeds SET next_check = ?, lease_until = 0, last_check = ?, "
+                "last_error = ?, failures = failures + 1, gone = ? WHERE id = ?",
+                (next_check, iso(now), error, int(gone), feed_id))
+
+    def sources_of(self, article_id: str) -> list[str]:
+        return [row[0] for row in self.db.execute(
+            "SELECT url FROM article_sources WHERE article_id = ? ORDER BY seen_at, url",
+            (article_id,))]
+
+    # -- retention ----------------------------------------------------------------------
+    def set_retention(self, scope: str, days: int | None) -> None:
+        with self.transaction() as db:
+            if days:
+                db.execute("INSERT INTO feed_retention (scope, days) VALUES (?, ?) "
+                           "ON CONFLICT (scope) DO UPDATE SET days = excluded.days",
+                           (scope, days))
+            else:
+                db.execute("DELETE FROM feed_retention WHERE scope = ?", (scope,))
+
+    def retention(self, scope: str) -> int | None:
+        row = self.db.execute("SELECT days FROM feed_retention WHERE scope = ?",
+                              (scope,)).fetchone()
+        return int(row[0]) if row else None
+
+    def retentions(self) -> dict[str, int]:
+        return dict(self.db.execute("SELECT scope, days FROM feed_retention").fetchall())
+
+    def expired_articles(self, scope: str, before: str) -> list[str]:
+        """Articles a feed made in `scope`, published (else first seen) before `before`."""
+        return [row[0] for row in self.db.execute(
+            "SELECT DISTINCT a.id FROM feed_entries e JOIN articles a ON a.id = e.article_id "
+            "WHERE e.created = 1 AND a.scope = ? "
+            "AND COALESCE(a.date, substr(e.first_seen, 1, 10)) < ?", (scope, before))]
+
+
+def _feed(row: tuple) -> Feed:
+    values = list(row)
+    values[15] = bool(values[15])
+    return Feed(*values)
