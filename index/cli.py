@@ -22,6 +22,7 @@ from corpus.records import LoadReport
 from index.config import LibraryConfig
 from index.embedder import Embedder, SentenceTransformerEmbedder
 from index.errors import IndexError_, QuestionError
+from index.feeds import cli as feed_commands
 from index.library import Library
 from index.paths import default_index_dir
 from index.results import AddReport, Answer, Hit
@@ -60,6 +61,14 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--questions", type=Path, help="a file with one question per line")
     ask.add_argument("--k", type=int, default=3)
     ask.add_argument("--json", action="store_true", help="one JSON object per question")
+    feeds = command("feeds", "The operator's global feeds: add URL, list, remove URL.")
+    feeds.add_argument("action", choices=("add", "list", "remove"))
+    feeds.add_argument("url", nargs="?")
+    watch = command("watch", "Poll every due feed and add what is new; one line per feed.")
+    watch.add_argument("--once", action="store_true", help="one round, then exit (cron)")
+    watch.add_argument("--interval", type=float, default=None, metavar="SECONDS",
+                       help="poll each feed this often (default $SPOTLIGHT_FEED_INTERVAL_MINUTES"
+                            " or 15 min; never below the minimum nor the feed's TTL)")
     return parser
 
 
@@ -213,8 +222,13 @@ def run(argv: Sequence[str] | None = None, *, embedder: Embedder | None = None,
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if args.command == "feeds":  # no model needed: subscriptions only
+        return feed_commands.manage(args.action, args.url, folder, out)
     try:
         embedder = embedder or SentenceTransformerEmbedder()
+        if args.command == "watch":
+            return feed_commands.watch(folder, embedder, config, out, once=args.once,
+                                       interval=args.interval)
         if args.command == "build":
             _build(args, folder, embedder, out)
             return 0

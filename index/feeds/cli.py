@@ -1,0 +1,111 @@
+"""`python -m index feeds add|list|remove` and `python -m index watch`, called by index/cli.py.
+
+`watch` is the bot's background poller without Discord: for cron (`--once`) or a service,
+against the same index folder the bot serves (feeds are leased, so both never poll one feed
+at once; writes go through the library's process lock)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+from corpus.feeds import canonical_link
+from index.config import LibraryConfig
+from index.embedder import Embedder
+from index.feeds.config import FeedConfig
+from index.feeds.service import Feeds
+from index.feeds.state import Feed, FeedStore, iso
+from index.library import Library
+
+# The loop wakes at least this often, so feeds added meanwhile (by the bot) are seen.
+MAX_SLEEP_SECONDS = 60.0
+
+
+def manage(action: str, url: str | None, folder: Path, out: TextIO) -> int:
+    if action in ("add", "remove") and not url:
+        print(f"error: feeds {action} needs a URL", file=sys.stderr)
+        return 2
+    store = FeedStore.for_index(folder)
+    try:
+        if action == "list":
+            feeds = store.list("global")
+            if not feeds:
+                print("No global feeds. Add one: python -m index feeds add URL", file=out)
+            for feed in feeds:
+                print(describe(feed), file=out)
+            return 0
+        link = canonical_link(url)
+        if link is None:
+            print(f"error: {url} is not an http(s) link", file=sys.stderr)
+            return 2
+        if action == "add":
+            _, created = store.add("global", link, origin="cli", now=time.time())
+            print(f"{'Added' if created else 'Already subscribed to'} {link}; "
+                  "`python -m index watch` (or the bot) polls it.", file=out)
+            return 0
+        removed = store.remove("global", link)
+        print(f"Removed {link}; its articles stay." if removed else f"No global feed {link}.",
+              file=out)
+        return 0 if removed else 1
+    finally:
+        store.close()
+
+
+def describe(feed: Feed) -> str:
+    """One line: the feed, how it is doing, what it has added."""
+    if feed.gone:
+        state = f"GONE: {feed.last_error}"
+    elif feed.last_error:
+        state = f"ERROR: {feed.last_error}"
+    elif feed.last_success:
+        state = f"ok, checked {feed.last_success}"
+    else:
+        state = "not checked yet"
+    text = f"{feed.url}  [{feed.origin}] {state}; {feed.articles_added} articles added"
+    if feed.last_success and feed.last_error:
+        text += f"; last success {feed.last_success}"
+    if feed.last_note:
+        text += f" ({feed.last_note})"
+    if not feed.gone and feed.last_check:
+        text += f"; next check {iso(feed.next_check)}"
+    return text
+
+
+def watch(folder: Path, embedder: Embedder, library_config: LibraryConfig, out: TextIO, *,
+          once: bool, interval: float | None) -> int:
+    try:
+        config = FeedConfig.from_env()
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if interval is not None:
+        if interval <= 0:
+            print("error: --interval must be greater than 0", file=sys.stderr)
+            return 2
+        config = dataclasses.replace(config, interval_seconds=interval)
+    if not logging.getLogger().handlers:  # each feed has its line on stdout; crashes here
+        logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(message)s")
+    library = Library.open(folder, embedder, create=True, config=library_config)
+    feeds = Feeds(library, config)
+    try:
+        while True:
+            results = feeds.poll_due()
+            for result in results:
+                print(result.line(), file=out, flush=True)
+            if once:
+                if not results:
+                    print("No feed is due.", file=out)
+                return 0
+            next_due = feeds.store.next_due()
+            wait = MAX_SLEEP_SECONDS if next_due is None else next_due - config.clock()
+            time.sleep(min(max(wait, 1.0), MAX_SLEEP_SECONDS))
+    except KeyboardInterrupt:
+        print("Stopped.", file=sys.stderr)
+        return 0
+    finally:
+        feeds.close()
+        library.close()
