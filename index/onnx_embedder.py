@@ -159,17 +159,23 @@ def export_fp32(model_path: Path, destination: Path) -> None:
     batch = torch.export.Dim("batch")
     seq = torch.export.Dim("seq", max=max_positions)
     shapes = {name: {0: batch, 1: seq} for name in INPUT_NAMES}
-    # The exporter reports each step on stdout and warns about its own internals; the
-    # console and the CLI stay quiet.
-    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings(), \
-            torch.no_grad():
-        warnings.simplefilter("ignore")
-        program = torch.onnx.export(
-            _LastHidden.module(model), example, dynamo=True, input_names=list(INPUT_NAMES),
-            output_names=[OUTPUT_NAME], dynamic_shapes=shapes, opset_version=OPSET,
-            verbose=False,
-        )
-        program.save(str(destination), external_data=False)
+    # The exporter reports each step on stdout and warns about its own internals (and
+    # torchvision's absence) in logs; the console and the CLI stay quiet.
+    exporter_log = logging.getLogger("torch.onnx")
+    level = exporter_log.level
+    exporter_log.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings(), \
+                torch.no_grad():
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(
+                _LastHidden.module(model), example, dynamo=True,
+                input_names=list(INPUT_NAMES), output_names=[OUTPUT_NAME],
+                dynamic_shapes=shapes, opset_version=OPSET, verbose=False,
+            )
+            program.save(str(destination), external_data=False)
+    finally:
+        exporter_log.setLevel(level)
 
 
 def weight_matmuls(model) -> list[tuple[str, int, str]]:
