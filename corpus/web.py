@@ -14,6 +14,7 @@ under httpx) with our own network backend, because three guarantees live below H
 
 from __future__ import annotations
 
+import functools
 import http
 import io
 import ipaddress
@@ -468,6 +469,13 @@ def _size_label(size: int) -> str:
 # download, plus If-None-Match / If-Modified-Since and the status a poller acts on.
 
 
+@functools.cache
+def _shared_ssl_context() -> ssl.SSLContext:
+    """Loading the CA bundle takes ~0.15 s; a poller makes hundreds of requests a round.
+    An SSLContext is safe to share between threads."""
+    return httpx.create_ssl_context()
+
+
 class HTTPStatusError(CorpusError):
     """The server answered with an error status (a poller stops for good on 410)."""
 
@@ -503,7 +511,7 @@ def fetch_conditional(
     timeouts = dict.fromkeys(("connect", "read", "write", "pool"), deadline.seconds)
     try:
         with httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(), network_backend=backend, retries=0,
+            ssl_context=_shared_ssl_context(), network_backend=backend, retries=0,
             max_connections=1,
         ) as pool:
             for _ in range(MAX_REDIRECTS + 1):
@@ -540,3 +548,21 @@ def fetch_conditional(
         raise CorpusError(f"download failed: {_plain(error)}") from None
     except Exception as error:  # a library's surprise must not escape as a traceback
         raise CorpusError(f"could not fetch that address ({type(error).__name__})") from None
+
+
+def fetch_page_article(
+    url: str, *, timeout: float = 10.0, max_bytes: int = 2_000_000,
+    allow_private_hosts: bool = False,
+) -> Article:
+    """The article on a web page (a feed entry's link), by fetch_conditional's rules.
+    CorpusError when the address is not a page with article text."""
+    response = fetch_conditional(url, timeout=timeout, max_bytes=max_bytes,
+                                 allow_private_hosts=allow_private_hosts)
+    if _is_feed(response.body, response.content_type):
+        raise CorpusError("the link is a feed, not an article page")
+    try:
+        return _page_article(response.body, response.url, max_bytes=max_bytes)
+    except CorpusError:
+        raise
+    except Exception as error:  # a parser's surprise must not escape as a traceback
+        raise CorpusError(f"could not read that page ({type(error).__name__})") from None

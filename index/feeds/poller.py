@@ -34,7 +34,7 @@ from corpus.errors import CorpusError
 from corpus.feeds import FeedEntry, ParsedFeed, parse_feed
 from corpus.loaders import article_from_text
 from corpus.records import Article
-from corpus.web import HTTPStatusError, fetch_conditional, fetch_url
+from corpus.web import HTTPStatusError, fetch_conditional, fetch_page_article
 from index.feeds.config import FeedConfig
 from index.feeds.state import EntryRecord, Feed, FeedStore, SeenEntry
 from index.ingest import article_id_for
@@ -218,13 +218,12 @@ class FeedPoller:
     def _page(self, link: str) -> Article | None:
         config = self.config
         try:
-            articles = fetch_url(link, timeout=config.fetch_timeout,
-                                 max_bytes=config.fetch_max_bytes, max_feed_items=1,
-                                 allow_private_hosts=config.allow_private_urls)
+            return fetch_page_article(link, timeout=config.fetch_timeout,
+                                      max_bytes=config.fetch_max_bytes,
+                                      allow_private_hosts=config.allow_private_urls)
         except CorpusError as error:
             log.info("Feed entry page %s not read: %s", link, error)
             return None
-        return articles[0] if len(articles) == 1 else None
 
     def _add(self, feed: Feed, pending: Sequence[tuple[FeedEntry, SeenEntry | None]],
              pages: dict[str, Article | None], scopes: tuple[str, ...], today: str,
