@@ -33,6 +33,7 @@ from index.parts import Answerer, Query
 from index.pipeline import Pipeline
 from index.question import normalise_question
 from index.ranking import ReciprocalRankFusion
+from index.rerankers import RecencyReranker
 from index.results import AddReport, Answer, ArticleInfo, Hit, IndexInfo, QuestionStats
 from index.retrievers import DenseRetriever, KeywordRetriever
 from index.store import (
@@ -85,6 +86,7 @@ class Library:
             fusion=ReciprocalRankFusion(),
             answerer=default_answerer(config, answerability),
             answerability=answerability,
+            reranker=RecencyReranker(),  # "latest", "this week": newer articles first
         )
 
     # -- opening ------------------------------------------------------------------------
