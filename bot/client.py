@@ -17,12 +17,15 @@ from bot.ask.cog import AskCog
 from bot.config.cog import ConfigCog
 from bot.errors import SpotlightTree
 from bot.feedback.buttons import FeedbackButton
+from bot.feeds.cog import FeedsCog
+from bot.feeds.setup import open_feeds
 from bot.help.cog import HelpCog
 from bot.library.cog import LibraryCog
 from bot.services import Services
 from bot.settings import Settings
 from bot.sources.cog import SourcesCog
 from bot.state import BotState
+from index.feeds import FeedConfig
 from index.library import Library
 
 log = logging.getLogger(__name__)
@@ -45,6 +48,7 @@ class SpotlightMixin:
         library: Library,
         state: BotState | None = None,
         sync_commands: bool = True,
+        feed_config: FeedConfig | None = None,
         **kwargs: Any,
     ) -> None:
         options: dict[str, Any] = {
@@ -63,14 +67,18 @@ class SpotlightMixin:
         )
         self._owns_state = state is None
         self.sync_commands = sync_commands
+        self._feed_config = feed_config
 
     async def setup_hook(self) -> None:
+        services = self.services
+        services.feeds = open_feeds(services.library, services.settings, self._feed_config)
         for cog in (
             AskCog(self, self.services),
             SourcesCog(self.services),
             HelpCog(self.services),
             LibraryCog(self.services),
             ConfigCog(self.services),
+            FeedsCog(self, self.services, services.feeds),  # its poller starts here
         ):
             await self.add_cog(cog)
         # Feedback buttons carry their question id, so answers sent before a restart work.
@@ -99,7 +107,9 @@ class SpotlightMixin:
         log.info("Logged in as %s in %d servers", self.user, len(self.guilds))
 
     async def close(self) -> None:
-        await super().close()
+        await super().close()  # unloads the cogs: the feed poller stops first
+        if self.services.feeds is not None:
+            self.services.feeds.close()
         if self._owns_state:
             self.services.state.close()
 

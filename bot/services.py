@@ -9,6 +9,7 @@ from discord import app_commands
 from bot.cooldowns import MemberCooldowns
 from bot.settings import Settings
 from bot.state import BotState
+from index.feeds import Feeds
 from index.library import Library
 
 
@@ -18,6 +19,7 @@ class Services:
     library: Library
     state: BotState
     cooldowns: MemberCooldowns = field(default_factory=MemberCooldowns)
+    feeds: Feeds | None = None  # set in setup_hook
 
     def cooldown_for(self, guild_id: int | None) -> float:
         """Seconds between questions for one member: the server's choice, else the default."""

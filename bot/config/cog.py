@@ -15,6 +15,7 @@ from bot.state import GuildSettings
 
 moderator_only = app_commands.checks.has_permissions(manage_guild=True)
 MAX_COOLDOWN_SECONDS = 3600
+MAX_RETENTION_DAYS = 3650
 
 
 def channels_summary(settings: GuildSettings) -> str:
@@ -29,6 +30,13 @@ def cooldown_summary(seconds: float, *, is_default: bool) -> str:
         return "No cooldown: members can ask as often as they like."
     origin = " (the default)" if is_default else ""
     return f"Each member can ask once every {seconds:g} s{origin}."
+
+
+def retention_summary(days: int | None) -> str:
+    if not days:
+        return "Articles from this server's feeds are kept until removed."
+    return (f"Articles from this server's feeds are dropped {days} days after they were "
+            "published (within a minute of setting this, then as they age).")
 
 
 @app_commands.guild_only()
@@ -81,3 +89,20 @@ class ConfigCog(commands.GroupCog, group_name="settings", group_description="Spo
             cooldown_summary(self.services.cooldown_for(guild_id), is_default=is_default),
             ephemeral=True,
         )
+
+    @app_commands.command(name="retention", description="How long feed articles are kept")
+    @app_commands.describe(days="Drop this server's feed articles older than this (0: keep)")
+    @moderator_only
+    async def retention(
+        self,
+        interaction: discord.Interaction,
+        days: app_commands.Range[int, 0, MAX_RETENTION_DAYS] | None = None,
+    ) -> None:
+        feeds = self.services.feeds
+        if feeds is None:
+            raise UserFacingError("Feeds are not running in this bot.")
+        guild_id = interaction.guild_id
+        if days is not None:
+            await asyncio.to_thread(feeds.set_retention, guild_id=guild_id, days=days or None)
+        current = await asyncio.to_thread(feeds.retention, guild_id=guild_id)
+        await interaction.response.send_message(retention_summary(current), ephemeral=True)

@@ -21,9 +21,6 @@ from index.feeds.service import Feeds
 from index.feeds.state import Feed, FeedStore, iso
 from index.library import Library
 
-# The loop wakes at least this often, so feeds added meanwhile (by the bot) are seen.
-MAX_SLEEP_SECONDS = 60.0
-
 
 def manage(action: str, url: str | None, folder: Path, out: TextIO) -> int:
     if action in ("add", "remove") and not url:
@@ -93,16 +90,14 @@ def watch(folder: Path, embedder: Embedder, library_config: LibraryConfig, out: 
     feeds = Feeds(library, config)
     try:
         while True:
-            results = feeds.poll_due()
+            results, wait = feeds.poll_round()
             for result in results:
                 print(result.line(), file=out, flush=True)
             if once:
                 if not results:
                     print("No feed is due.", file=out)
                 return 0
-            next_due = feeds.store.next_due()
-            wait = MAX_SLEEP_SECONDS if next_due is None else next_due - config.clock()
-            time.sleep(min(max(wait, 1.0), MAX_SLEEP_SECONDS))
+            time.sleep(wait)
     except KeyboardInterrupt:
         print("Stopped.", file=sys.stderr)
         return 0

@@ -33,6 +33,8 @@ class FeedConfig:
     workers: int = 4  # feeds downloaded at once
     # A claimed feed is someone's for this long; after a crash it is polled again.
     lease_seconds: float = 300.0
+    # The poll loop (bot, watch) looks for due feeds at least this often.
+    wake_seconds: float = 30.0
     global_feeds: tuple[str, ...] = ()  # the operator's, from SPOTLIGHT_FEEDS(_FILE)
     retention_days: int | None = None  # the operator's global feed articles; None: forever
     clock: Callable[[], float] = field(default=time.time, compare=False, repr=False)

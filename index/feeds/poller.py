@@ -96,12 +96,15 @@ class FeedPoller:
         # Link look-ups and adds of one feed at a time: two feeds carrying the same link in
         # one poll must not both find it missing and add it twice.
         self._ingest_lock = threading.Lock()
+        # Set when the bot closes: no new feed or page is started (their leases lapse).
+        self.stopping = threading.Event()
 
     # -- running ------------------------------------------------------------------------
-    def poll_due(self, *, scope: str | None = None, force: bool = False) -> list[PollResult]:
+    def poll_due(self, *, scope: str | None = None, force: bool = False,
+                 feed_id: int | None = None) -> list[PollResult]:
         """Poll what is due (everything in `scope` with force), then apply retention."""
         feeds = self.store.claim(self.config.clock(), self.config.lease_seconds, scope=scope,
-                                 force=force)
+                                 force=force, feed_id=feed_id)
         results = self.poll(feeds)
         self.apply_retention()
         return results
@@ -117,6 +120,8 @@ class FeedPoller:
         """Never raises: whatever goes wrong is this feed's error alone."""
         started = time.monotonic()
         now = self.config.clock()
+        if self.stopping.is_set():
+            return PollResult(feed, "error", error="not polled: shutting down")
         try:
             result = self._poll(feed, now, started)
         except Exception as error:
@@ -204,7 +209,8 @@ class FeedPoller:
                 continue
             if prior is None and self.store.article_with_link(entry.link, scopes):
                 continue  # held already: no page to fetch
-            if len(pages) >= self.config.max_pages or time.monotonic() >= deadline:
+            if (len(pages) >= self.config.max_pages or time.monotonic() >= deadline
+                    or self.stopping.is_set()):
                 skipped += 1
                 continue
             pages[entry.entry_id] = page = self._page(entry.link)

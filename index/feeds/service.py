@@ -47,13 +47,28 @@ class Feeds:
         if url is None:
             return self.poller.poll_due(scope=scope_of(guild_id), force=True)
         feed = self.store.get(scope_of(guild_id), canonical_link(url) or url)
-        return self.poller.poll([feed]) if feed is not None else []
+        if feed is None:
+            return []
+        return self.poller.poll_due(scope=feed.scope, force=True, feed_id=feed.id)
+
+    def poll_round(self) -> tuple[list[PollResult], float]:
+        """Poll what is due; and seconds until something may be due again (capped, so
+        feeds subscribed meanwhile, by another process too, are seen soon)."""
+        results = self.poll_due()
+        next_due = self.store.next_due()
+        wake = self.config.wake_seconds
+        wait = wake if next_due is None else next_due - self.config.clock()
+        return results, min(max(wait, 1.0), wake)
 
     def set_retention(self, *, guild_id: int | None, days: int | None) -> None:
         self.store.set_retention(scope_of(guild_id), days)
 
     def retention(self, *, guild_id: int | None) -> int | None:
         return self.store.retention(scope_of(guild_id))
+
+    def stop(self) -> None:
+        """Let a poll in progress finish its current downloads, starting no new ones."""
+        self.poller.stopping.set()
 
     def close(self) -> None:
         self.store.close()

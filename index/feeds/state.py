@@ -245,7 +245,7 @@ class FeedStore:
 
     # -- scheduling ---------------------------------------------------------------------
     def claim(self, now: float, lease: float, *, scope: str | None = None,
-              force: bool = False) -> list[Feed]:
+              force: bool = False, feed_id: int | None = None) -> list[Feed]:
         """Feeds due (all of the scope's with `force`) and not held by another poller,
         leased for `lease` seconds: two pollers (the bot and `watch`) never poll the same
         feed at once, and a poller killed mid-poll lets go when the lease ends."""
@@ -257,6 +257,9 @@ class FeedStore:
         if scope is not None:
             where += " AND scope = ?"
             params.append(scope)
+        if feed_id is not None:
+            where += " AND id = ?"
+            params.append(feed_id)
         with self.transaction() as db:
             ids = [row[0] for row in db.execute(
                 f"SELECT id FROM feeds WHERE {where} ORDER BY next_check, id", params)]

@@ -19,7 +19,7 @@ from index.embedder import FakeEmbedder
 from index.library import Library
 
 NAME = re.compile(r"^[-_\w]{1,32}$")
-MODERATOR_GROUPS = {"library", "settings"}
+MODERATOR_GROUPS = {"library", "settings", "feeds"}
 
 
 @pytest.fixture
@@ -43,7 +43,7 @@ def walk(payload: dict, path: str = ""):
 async def test_command_payloads_are_valid_for_discord(bot):
     payloads = [command.to_dict(bot.tree) for command in bot.tree.get_commands()]
     assert {payload["name"] for payload in payloads} == {
-        "ask", "sources", "help", "library", "settings"
+        "ask", "sources", "help", "library", "settings", "feeds"
     }
     for payload in payloads:
         assert len(str(payload)) < 8000
