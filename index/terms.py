@@ -28,6 +28,12 @@ STOPWORDS = frozenset([
     "why", "will", "with", "would", "you", "your", "yours", "yourself", "yourselves", "s",
     "t", "d", "ll", "m", "re", "ve", "whats", "hey", "pls", "please", "anything",
     "something",
+    # Light verbs: they carry no topic ("who went to the Met Gala?" asks about the gala),
+    # and a small library lacking "went" must not read as lacking the question's subject.
+    "go", "goes", "going", "went", "gone", "come", "comes", "came", "coming", "make",
+    "makes", "made", "making", "take", "takes", "took", "taken", "happen", "happens",
+    "happened", "think", "thinks", "want", "wants", "wanted", "give", "gave", "given",
+    "thing", "things",
 ])
 
 
