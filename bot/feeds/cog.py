@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 
 import discord
@@ -114,6 +115,8 @@ class FeedsCog(commands.GroupCog, group_name="feeds", group_description="Follow 
         if result is None:  # another poller holds it right now; it is subscribed anyway
             message = "Subscribed; its first check is under way."
         else:
+            checked = await asyncio.to_thread(feeds.store.by_id, feed.id)  # with its title
+            result = dataclasses.replace(result, feed=checked or feed)
             message = subscribed_message(result, created=created,
                                          interval_minutes=feeds.config.interval_seconds / 60)
         await interaction.followup.send(message, ephemeral=True)

@@ -67,6 +67,7 @@ class PollResult:
     copies: int = 0  # entries that were already held (same link or near-copy)
     entries: int = 0  # read from the feed this time
     error: str | None = None
+    retry: str | None = None  # after an error: how many failures, when the next try is
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -78,6 +79,8 @@ class PollResult:
             text = f"304  {where}: not modified"
         elif self.outcome in ("error", "gone"):
             text = f"{'GONE' if self.outcome == 'gone' else 'ERR '} {where}: {self.error}"
+            if self.retry:
+                text += f" ({self.retry})"
         else:
             text = (f"ok   {where}: {len(self.added)} new, {self.updated} updated, "
                     f"{self.copies} already held, {self.entries} entries read")
@@ -286,9 +289,10 @@ class FeedPoller:
         delay = min(self.config.interval_for(feed.ttl_minutes) * 2 ** min(failures - 1, 16),
                     self.config.max_backoff_seconds)
         delay *= 1 + self._rng.uniform(0, self.config.jitter)
-        message = error if gone else f"{error} (failed {failures}x; next try in {_span(delay)})"
-        self.store.record_failure(feed.id, message, now=now, next_check=now + delay, gone=gone)
-        return PollResult(feed, "gone" if gone else "error", error=message)
+        retry = None if gone else f"failed {failures}x; next try in {_span(delay)}"
+        self.store.record_failure(feed.id, f"{error} ({retry})" if retry else error, now=now,
+                                  next_check=now + delay, gone=gone)
+        return PollResult(feed, "gone" if gone else "error", error=error, retry=retry)
 
     # -- retention ----------------------------------------------------------------------
     def _retention_days(self, scope: str) -> int | None:
