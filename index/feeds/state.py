@@ -15,6 +15,9 @@ this module writes, so a restart neither re-ingests nor forgets:
 
 from __future__ import annotations
 
+import json
+import os
+import socket
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -37,6 +40,7 @@ CREATE TABLE IF NOT EXISTS feeds (
     ttl_minutes INTEGER,
     next_check REAL NOT NULL DEFAULT 0,
     lease_until REAL NOT NULL DEFAULT 0,
+    lease_owner TEXT,
     last_check TEXT,
     last_success TEXT,
     last_error TEXT,
@@ -71,6 +75,22 @@ CREATE TABLE IF NOT EXISTS feed_retention (scope TEXT PRIMARY KEY, days INTEGER 
 # The library's articles table, looked up by link to find a story another feed (or a
 # moderator) already added.
 ARTICLES_BY_URL = "CREATE INDEX IF NOT EXISTS articles_by_url ON articles (url)"
+
+
+HOST = socket.gethostname()
+LEASE_OWNER = f"{HOST}:{os.getpid()}"
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, another user's
+        return True
+    return True
 
 
 def iso(seconds: float) -> str:
@@ -249,8 +269,9 @@ class FeedStore:
         """Feeds due (all of the scope's with `force`) and not held by another poller,
         leased for `lease` seconds: two pollers (the bot and `watch`) never poll the same
         feed at once, and a poller killed mid-poll lets go when the lease ends."""
-        where = "gone = 0 AND lease_until <= ?"
-        params: list[object] = [now]
+        where = ("gone = 0 AND (lease_until <= ? "
+                 "OR lease_owner IN (SELECT value FROM json_each(?)))")
+        params: list[object] = [now, json.dumps(self._dead_owners())]
         if not force:
             where += " AND next_check <= ?"
             params.append(now)
@@ -263,9 +284,17 @@ class FeedStore:
         with self.transaction() as db:
             ids = [row[0] for row in db.execute(
                 f"SELECT id FROM feeds WHERE {where} ORDER BY next_check, id", params)]
-            db.executemany("UPDATE feeds SET lease_until = ? WHERE id = ?",
-                           [(now + lease, feed_id) for feed_id in ids])
+            db.executemany("UPDATE feeds SET lease_until = ?, lease_owner = ? WHERE id = ?",
+                           [(now + lease, LEASE_OWNER, feed_id) for feed_id in ids])
         return [feed for feed in map(self.by_id, ids) if feed is not None]
+
+    def _dead_owners(self) -> list[str]:
+        """Leases held by processes of this machine that no longer run (killed mid-poll):
+        theirs are taken over at once instead of when the lease ends."""
+        owners = [row[0] for row in self.db.execute(
+            "SELECT DISTINCT lease_owner FROM feeds WHERE lease_owner LIKE ?",
+            (f"{HOST}:%",))]
+        return [owner for owner in owners if not _alive(int(owner.rsplit(":", 1)[1]))]
 
     def next_due(self) -> float | None:
         row = self.db.execute("SELECT MIN(MAX(next_check, lease_until)) FROM feeds "
@@ -311,7 +340,8 @@ class FeedStore:
                         (entry.article_id, entry.link or feed_url, feed_id, iso(now)))
             db.execute(
                 "UPDATE feeds SET etag = ?, last_modified = ?, ttl_minutes = ?, "
-                "title = COALESCE(?, title), next_check = ?, lease_until = 0, last_check = ?, "
+                "title = COALESCE(?, title), next_check = ?, lease_until = 0, "
+                "lease_owner = NULL, last_check = ?, "
                 "last_success = ?, last_error = NULL, last_note = ?, failures = 0, "
                 "articles_added = articles_added + ? WHERE id = ?",
                 (etag, last_modified, ttl_minutes, title, next_check, iso(now), iso(now), note,
@@ -321,7 +351,8 @@ class FeedStore:
                        gone: bool = False) -> None:
         with self.transaction() as db:
             db.execute(
-                "UPDATE feeds SET next_check = ?, lease_until = 0, last_check = ?, "
+                "UPDATE feeds SET next_check = ?, lease_until = 0, lease_owner = NULL, "
+                "last_check = ?, "
                 "last_error = ?, failures = failures + 1, gone = ? WHERE id = ?",
                 (next_check, iso(now), error, int(gone), feed_id))
 
