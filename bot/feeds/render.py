@@ -75,6 +75,8 @@ def subscribed_message(result: PollResult, *, created: bool, interval_minutes: f
                      + (", answerable now." if result.added else "."))
     elif result.outcome == "not-modified":
         parts.append("Nothing new since the last check.")
+    else:
+        parts.append(f"Its check failed: {escape_discord(result.error or 'unknown error')}.")
     parts.append(f"I check it about every {interval_minutes:g} minutes.")
     if feed.announce_channel:
         parts.append(f"New stories will be announced in <#{feed.announce_channel}>.")
