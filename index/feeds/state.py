@@ -281,9 +281,11 @@ class FeedStore:
         if feed_id is not None:
             where += " AND id = ?"
             params.append(feed_id)
+        select = f"SELECT id FROM feeds WHERE {where} ORDER BY next_check, id"
+        if not self.db.execute(select, params).fetchone():
+            return []  # most rounds: nothing due, and no write lock taken for it
         with self.transaction() as db:
-            ids = [row[0] for row in db.execute(
-                f"SELECT id FROM feeds WHERE {where} ORDER BY next_check, id", params)]
+            ids = [row[0] for row in db.execute(select, params)]
             db.executemany("UPDATE feeds SET lease_until = ?, lease_owner = ? WHERE id = ?",
                            [(now + lease, LEASE_OWNER, feed_id) for feed_id in ids])
         return [feed for feed in map(self.by_id, ids) if feed is not None]
