@@ -6,6 +6,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from corpus.errors import CorpusError
 from corpus.feeds import FULL_TEXT_MIN_WORDS, canonical_link, parse_feed
@@ -129,3 +131,27 @@ def test_conditional_get_limits(site: FeedServer) -> None:
         fetch_conditional(site.url("/slow"), timeout=0.5, allow_private_hosts=True)
     with pytest.raises(CorpusError, match="private or local"):
         fetch_conditional(site.url("/gone"))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.binary(max_size=2000) | st.text(max_size=500).map(
+    lambda text: f"<rss><channel><item><title>{text}</title><link>{text}</link>"
+                 f"<description>{text}</description></item></channel></rss>".encode(
+                     "utf-8", "surrogatepass")))
+def test_any_body_is_entries_or_one_corpus_error(body: bytes) -> None:
+    try:
+        feed = parse_feed(body, now=NOW)
+    except CorpusError:
+        return
+    for entry in feed.entries:
+        assert entry.title and entry.entry_id
+        assert entry.link is None or entry.link.startswith(("http://", "https://"))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(max_size=300))
+def test_canonical_link_never_raises_and_drops_tracking(text: str) -> None:
+    for candidate in (text, f"https://news.example/{text}?utm_source=x#frag"):
+        link = canonical_link(candidate)
+        assert link is None or (link.startswith(("http://", "https://"))
+                                and "#" not in link and "utm_source" not in link)
