@@ -24,7 +24,6 @@ from corpus import (
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "samples" / "articles"
-BBC_LATIN1 = REPO.parent / "shared" / "data" / "bbc" / "bbc" / "sport" / "199.txt"
 
 BODY = (
     "Kim Kardashian has been vacationing in Japan with her daughter North West. "
@@ -177,13 +176,6 @@ def test_latin1_bytes_decode_to_the_pound_sign() -> None:
     data = "Chelsea sack Mutu\n\nMutu, a £15.8m signing from Parma.".encode("latin-1")
     [article] = parse_document("199.txt", data)
     assert article.text == "Mutu, a £15.8m signing from Parma."
-
-
-@pytest.mark.skipif(not BBC_LATIN1.exists(), reason="shared BBC data not present")
-def test_the_latin1_bbc_file_decodes_to_the_pound_sign() -> None:
-    [article] = parse_document("199.txt", BBC_LATIN1.read_bytes())
-    assert article.title == "Chelsea sack Mutu"
-    assert "a £15.8m signing from Parma" in article.text
 
 
 def test_utf8_bom_and_utf16_are_read() -> None:
