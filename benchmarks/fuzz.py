@@ -324,9 +324,10 @@ def stage_load(folder: Path, files: list[FuzzFile], limit: float) -> tuple[Stage
     skipped = {skip.path for skip in report.skipped}
     skipped_records = {skip.path.rsplit(":", 1)[0] for skip in report.skipped}
     dropped = {key.split("#", 1)[0] for key, _kept in report.duplicates}
+    accounted = sources | skipped | skipped_records | dropped
     for file in files:
         path = display_path(os.fsdecode(file.name))
-        if path not in sources | skipped | skipped_records | dropped:
+        if path not in accounted:
             stage.silent_drops += 1
             stage.note(f"silent drop: {path!r}")
         if file.good and path not in sources:
