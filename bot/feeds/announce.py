@@ -18,7 +18,8 @@ async def announce(client: discord.Client, feeds: Feeds, result: PollResult) -> 
     the feed switched off, with a log line and a note in /feeds list) when the channel is
     gone or the bot may not post there. Never pings anyone."""
     feed = result.feed
-    if not result.added or feed.announce_channel is None:
+    # A feed's first check brings its back catalogue, not news: nothing is announced.
+    if not result.added or feed.announce_channel is None or feed.last_success is None:
         return False
     content, embeds = announcement(result)
     try:

@@ -154,6 +154,9 @@ class FeedsCog(commands.GroupCog, group_name="feeds", group_description="Follow 
     @moderator_only
     async def check(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        results = await asyncio.to_thread(self.feeds.check, guild_id=interaction.guild_id)
+        guild_id = interaction.guild_id
+        results = await asyncio.to_thread(self.feeds.check, guild_id=guild_id)
         await self._announce(results)
-        await interaction.followup.send(check_message(results), ephemeral=True)
+        following = len(await asyncio.to_thread(self.feeds.list, guild_id=guild_id))
+        await interaction.followup.send(check_message(results, following=following),
+                                        ephemeral=True)

@@ -83,9 +83,10 @@ def subscribed_message(result: PollResult, *, created: bool, interval_minutes: f
     return truncate(" ".join(parts), MESSAGE_LIMIT)
 
 
-def check_message(results: Sequence[PollResult]) -> str:
+def check_message(results: Sequence[PollResult], *, following: int) -> str:
     if not results:
-        return NO_FEEDS
+        return (NO_FEEDS if not following else
+                "Those feeds are being checked right now; see /feeds list in a moment.")
     lines = []
     for result in results:
         name = feed_name(result.feed)

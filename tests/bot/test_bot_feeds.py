@@ -18,7 +18,7 @@ from index.feeds import FeedConfig, NewArticle, PollResult
 from index.feeds.state import Feed
 from index.library import Library
 from tests.bot.conftest import Server, bot_settings
-from tests.fakediscord import FakeDiscord, FakeGuild
+from tests.fakediscord import FakeDiscord, FakeGuild, Perm
 from tests.fakediscord.fixtures import running_bot
 from tests.feedserver import FeedServer, item
 from tests.index.test_feeds_poller import START, TAYLOR_TEXT, Clock
@@ -156,6 +156,10 @@ async def test_lost_channel_stops_announcements(fake_discord: FakeDiscord, serve
     feeds = bot.services.feeds
     feeds.subscribe(site.url("/celeb.xml"), guild_id=server.guild.id, origin="discord",
                     announce_channel=424242)  # a channel that was deleted
+    await fake_discord.wait_for(lambda: feeds.list(guild_id=server.guild.id)[0].last_success,
+                                timeout=10, what="the first check")
+    site.feed("/celeb.xml", [item("Rihanna opens Paris store", "/rihanna", RIHANNA,
+                                  guid="r1", date=START)])
     await command(fake_discord, server.guild, "feeds check")
 
     def stopped() -> Feed | None:
@@ -165,6 +169,29 @@ async def test_lost_channel_stops_announcements(fake_discord: FakeDiscord, serve
     feed = await fake_discord.wait_for(stopped, timeout=5, what="announcements stopped")
     assert feed.last_note == "announcements stopped: the channel is gone"
     assert any("announcements in channel 424242 stopped" in r.message for r in caplog.records)
+
+
+async def test_forbidden_channel_stops_announcements(
+        fake_discord: FakeDiscord, server: Server, site: FeedServer, bot: SpotlightBot,
+        caplog) -> None:
+    news = server.guild.channel_named("news")
+    feeds = bot.services.feeds
+    feeds.subscribe(site.url("/celeb.xml"), guild_id=server.guild.id, origin="discord",
+                    announce_channel=news.id)
+    await fake_discord.wait_for(  # the background poll's first check, which is not news
+        lambda: feeds.list(guild_id=server.guild.id)[0].last_success, timeout=10,
+        what="the first check")
+    site.feed("/celeb.xml", [item("Rihanna opens Paris store", "/rihanna", RIHANNA,
+                                  guid="r1", date=START)])
+    for role in (*fake_discord.bot_member(server.guild).roles, server.guild.everyone_role):
+        role.permissions &= ~Perm.SEND_MESSAGES  # a moderator took it away
+    checked = await command(fake_discord, server.guild, "feeds check")
+    assert "1 new" in checked.content
+    [feed] = feeds.list(guild_id=server.guild.id)
+    assert feed.announce_channel is None
+    assert feed.last_note == "announcements stopped: I may not post there"
+    assert fake_discord.bot_messages(news) == []
+    assert any("stopped: I may not post there" in r.message for r in caplog.records)
 
 
 async def test_retention_setting(fake_discord: FakeDiscord, server: Server,
