@@ -99,16 +99,14 @@ class FeedsCog(commands.GroupCog, group_name="feeds", group_description="Follow 
                 raise UserFacingError(f"I can't post embeds in {announce.mention}: give me "
                                       "View Channel, Send Messages and Embed Links there.")
         await interaction.response.defer(ephemeral=True, thinking=True)
+        # Checked at once: a wrong address is said now, and its stories are answerable
+        # when this returns (they are not announced: a back catalogue is not news).
         try:
-            feed, created = await asyncio.to_thread(
-                feeds.subscribe, url, guild_id=guild_id, origin="discord",
+            feed, created, result = await asyncio.to_thread(
+                feeds.subscribe_and_check, url, guild_id=guild_id, origin="discord",
                 announce_channel=announce.id if announce else None)
         except FeedError as error:
             raise UserFacingError(str(error)) from None
-        # The first check now: a wrong address is said at once, and its stories are
-        # answerable when this returns (they are not announced: they are not news).
-        results = await asyncio.to_thread(feeds.check, guild_id=guild_id, url=feed.url)
-        result = results[0] if results else None
         if result is not None and result.outcome in ("error", "gone") and created:
             await asyncio.to_thread(feeds.unsubscribe, feed.url, guild_id=guild_id)
             raise UserFacingError(truncate(f"Not subscribed: {result.error}", 1900))

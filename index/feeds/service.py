@@ -31,6 +31,22 @@ class Feeds:
         return self.store.add(scope_of(guild_id), link, origin=origin,
                               announce_channel=announce_channel, now=self.config.clock())
 
+    def subscribe_and_check(self, url: str, *, guild_id: int | None, origin: str,
+                            announce_channel: int | None = None
+                            ) -> tuple[Feed, bool, PollResult | None]:
+        """Subscribe and check the feed now: (feed, created, the check's result, or None
+        when another poller is checking it at this moment)."""
+        link = canonical_link(url.strip())
+        if link is None:
+            raise FeedError("Give a full http:// or https:// feed address.")
+        feed, created, leased = self.store.add_claimed(
+            scope_of(guild_id), link, origin=origin, announce_channel=announce_channel,
+            now=self.config.clock(), lease=self.config.lease_seconds)
+        if not leased:
+            return feed, created, None
+        result = self.poller.poll_feed(feed)
+        return feed, created, result
+
     def unsubscribe(self, url: str, *, guild_id: int | None) -> bool:
         link = canonical_link(url.strip()) or url.strip()
         return self.store.remove(scope_of(guild_id), link)

@@ -219,6 +219,26 @@ class FeedStore:
         assert feed is not None
         return feed, created
 
+    def add_claimed(self, scope: str, url: str, *, origin: str, announce_channel: int | None,
+                    now: float, lease: float) -> tuple[Feed, bool, bool]:
+        """`add`, and in the same transaction the feed leased to this process unless
+        another poller holds it: (feed, created, leased). The first check then cannot race
+        a background poll that finds the new feed due."""
+        with self.transaction() as db:
+            created = db.execute(
+                "INSERT INTO feeds (scope, url, origin, announce_channel, added_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (scope, url) DO NOTHING",
+                (scope, url, origin, announce_channel, iso(now))).rowcount > 0
+            if not created:
+                db.execute("UPDATE feeds SET announce_channel = ?, gone = 0, next_check = 0 "
+                           "WHERE scope = ? AND url = ?", (announce_channel, scope, url))
+            leased = db.execute(
+                "UPDATE feeds SET lease_until = ?, lease_owner = ? WHERE scope = ? AND url = ? "
+                "AND lease_until <= ?", (now + lease, LEASE_OWNER, scope, url, now)).rowcount > 0
+        feed = self.get(scope, url)
+        assert feed is not None
+        return feed, created, leased
+
     def remove(self, scope: str, url: str) -> bool:
         """The feed and its entry records go; its articles stay (they are the library's)."""
         with self.transaction() as db:
