@@ -23,6 +23,13 @@ def stored_source(row: StoredArticle) -> str:
     return row.metadata[1]
 
 
+def _kept(source: str, keep_sources: frozenset[str]) -> bool:
+    """A skipped file is named as itself; an unreadable folder as `folder/` (`./` for the
+    corpus root), which keeps everything below it."""
+    return source in keep_sources or any(
+        kept == "./" or (kept.endswith("/") and source.startswith(kept)) for kept in keep_sources)
+
+
 def embedding_text(title: str, passage: str) -> str:
     """The title gives a passage its context: "she" in a passage is who the title names."""
     return f"{title}\n{passage}"
@@ -99,6 +106,6 @@ def plan_ingest(
         plan.to_remove = [
             row.id for key, row in stored.items()
             if row.origin == replace_origin and key not in seen_keys
-            and stored_source(row) not in keep_sources
+            and not _kept(stored_source(row), keep_sources)
         ]
     return plan

@@ -118,3 +118,17 @@ def test_a_build_keeps_the_articles_of_files_it_could_not_read_this_time(
     report = library.build([other])
     assert len(report.removed) == 1
     library.close()
+
+
+def test_a_build_keeps_the_articles_under_a_folder_it_could_not_list(
+    tmp_path: Path, fake_embedder: FakeEmbedder
+) -> None:
+    library = Library.open(tmp_path / "index", fake_embedder, create=True)
+    inside = Article(title="Locked", text="A story in a folder locked for now.",
+                     source="locked/story.txt")
+    outside = Article(title="Open", text="A story about a parade downtown.", source="open.txt")
+    library.build([inside, outside])
+    assert library.build([outside], keep_sources=["locked/"]).removed == []
+    assert library.build([], keep_sources=["./"]).removed == []
+    assert len(library.build([outside]).removed) == 1
+    library.close()
