@@ -8,6 +8,7 @@ global ones).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 import discord
 from discord import app_commands, ui
@@ -101,6 +102,7 @@ class LibraryCog(commands.GroupCog, group_name="library", group_description="Cur
         articles: list[Article],
         *,
         offered: int | None = None,
+        left_out: Sequence[str] = (),
     ) -> None:
         """Add to this server's scope and confirm; answerable as soon as this returns."""
         if not interaction.response.is_done():
@@ -108,7 +110,7 @@ class LibraryCog(commands.GroupCog, group_name="library", group_description="Cur
         report, kept = await asyncio.to_thread(
             add_blocking, self.services.library, articles, guild_id=interaction.guild_id
         )
-        summary = add_summary(report, kept, offered=offered or len(articles))
+        summary = add_summary(report, kept, offered=offered or len(articles), left_out=left_out)
         await interaction.followup.send(summary, ephemeral=True)
 
     @app_commands.command(name="add", description="Add an article: a link, a file, or paste it")
@@ -141,7 +143,10 @@ class LibraryCog(commands.GroupCog, group_name="library", group_description="Cur
             check_upload(file.filename, file.size, max_bytes=settings.max_upload_bytes)
             await interaction.response.defer(ephemeral=True, thinking=True)
             data = await file.read()
-            articles = await asyncio.to_thread(parse_upload_blocking, file.filename, data)
+            articles, left_out = await asyncio.to_thread(
+                parse_upload_blocking, file.filename, data)
+            await self.add(interaction, articles, left_out=left_out)
+            return
         else:
             # A modal must be the first response, so no defer before it.
             form = PasteArticleModal(self, custom_id=paste_form_id(interaction.id))

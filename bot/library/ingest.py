@@ -54,8 +54,10 @@ def _size(size: int) -> str:
     return f"{size / 1_000_000:.1f} MB" if size >= 100_000 else f"{size / 1000:.0f} kB"
 
 
-def parse_upload_blocking(filename: str, data: bytes) -> list[Article]:
-    return corpus.parse_document(filename, data, source=f"upload:{filename}")
+def parse_upload_blocking(filename: str, data: bytes) -> tuple[list[Article], list[str]]:
+    """The file's articles, and a line for each record in it that was left out."""
+    loaded = corpus.read_document(filename, data, source=f"upload:{filename}")
+    return loaded.articles, [f"{skipped.path}: {skipped.reason}" for skipped in loaded.skipped]
 
 
 def pasted_article(title: str, text: str, url: str | None) -> Article:
@@ -74,8 +76,10 @@ def add_blocking(
     return library.add_articles(kept, guild_id=guild_id), kept
 
 
-def add_summary(report: AddReport, articles: Sequence[Article], *, offered: int) -> str:
-    """One short ephemeral message: what changed, the ids to remove it by, and what's next."""
+def add_summary(report: AddReport, articles: Sequence[Article], *, offered: int,
+                left_out: Sequence[str] = ()) -> str:
+    """One short ephemeral message: what changed, the ids to remove it by, what was left
+    out of the file and why."""
     changed = [*report.added, *report.updated]
     parts = []
     if len(articles) == 1 and changed:
@@ -97,4 +101,8 @@ def add_summary(report: AddReport, articles: Sequence[Article], *, offered: int)
     elif report.duplicates:
         kept = ", ".join(f"`{kept_id}`" for _, kept_id in report.duplicates[:10])
         parts.append(f"Already in the library as {kept}.")
+    if left_out:
+        shown = "; ".join(escape_title(truncate(line, 150)) for line in left_out[:5])
+        more = f" (and {len(left_out) - 5} more)" if len(left_out) > 5 else ""
+        parts.append(f"Left out {len(left_out)}: {shown}{more}.")
     return truncate(" ".join(parts), 2000)

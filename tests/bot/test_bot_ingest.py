@@ -11,6 +11,7 @@ from bot.library.ingest import (
     add_summary,
     check_upload,
     check_url,
+    parse_upload_blocking,
     paste_source,
     pasted_article,
 )
@@ -92,3 +93,13 @@ def test_summary_of_a_feed_counts_and_mentions_the_cap():
     assert text.startswith("2 added, 1 updated, 1 already held unchanged.")
     assert "Only the first 4 of 70 were added." in text
     assert "IDs: `a`, `b`, `c`" in text
+
+
+def test_an_upload_reply_names_the_records_it_left_out() -> None:
+    data = b'[{"title": "Good", "text": "A good story."}, {"title": "No text"}, 7]'
+    articles, left_out = parse_upload_blocking("mixed.json", data)
+    assert [a.title for a in articles] == ["Good"]
+    assert len(left_out) == 2
+    text = add_summary(AddReport(added=["abc123"], passages=1), articles, offered=1,
+                       left_out=left_out)
+    assert "Left out 2:" in text and "mixed.json:2" in text
