@@ -78,6 +78,8 @@ async def test_subscribe_poll_ask_announce_restart(
         assert "2026-11-20" in answer
         assert "Royal Festival Hall" not in await ask(fake_discord, world, other=True)
         articles = library.count_articles(guild_id=world.guild.id, own_only=True)
+        [feed] = bot.services.feeds.list(guild_id=world.guild.id)
+        checked_at = feed.last_check
 
     # A restart: a new bot on the same index folder; the feed is re-fetched in full.
     folder = library.folder
@@ -88,10 +90,12 @@ async def test_subscribe_poll_ask_announce_restart(
         bot = SpotlightBot(settings=settings, library=reopened, feed_config=config,
                            guild_ready_timeout=0.05)
         async with running_bot(bot, fake_discord):
-            checked = await fake_discord.wait_for_response(await fake_discord.slash_command(
-                world.guild, world.channel, world.moderator, "feeds check"))
-            assert "Celebrity news: nothing new" in checked.content or (
-                "0 new, 0 updated" in checked.content), checked.content
+            feeds = bot.services.feeds
+            await fake_discord.wait_for(  # the restarted bot's background poll
+                lambda: feeds.list(guild_id=world.guild.id)[0].last_check != checked_at,
+                timeout=20, what="a poll after the restart")
+            [feed] = feeds.list(guild_id=world.guild.id)
+            assert feed.last_error is None and feed.articles_added == 2
             assert reopened.count_articles(guild_id=world.guild.id, own_only=True) == articles
             assert len(fake_discord.bot_messages(news)) == 1
     finally:
