@@ -72,13 +72,20 @@ def test_threaded_guild_writes_and_reads_never_show_a_foreign_article(
 
 
 WRITER = textwrap.dedent("""
-    import sys
+    import sys, time
     from pathlib import Path
     from corpus.records import Article
     from index.embedder import FakeEmbedder
     from index.library import Library
 
-    library = Library.open(Path(sys.argv[1]), FakeEmbedder(), create=True)
+    class SlowEmbedder(FakeEmbedder):
+        # Embedding takes time, as with the real model: both writers would plan from the
+        # same state before either commits, unless writing is serialised.
+        def encode(self, texts):
+            time.sleep(0.5)
+            return super().encode(texts)
+
+    library = Library.open(Path(sys.argv[1]), SlowEmbedder(), create=True)
     articles = [Article(title=f"Story {n}", text=f"Story {n} tells of rivers and hills.",
                         source=f"story-{n}.txt") for n in range(40)]
     library.add_articles(articles)
