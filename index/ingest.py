@@ -10,9 +10,9 @@ from corpus import chunk_article
 from corpus.records import Article, Passage
 from index.store import Store, StoredArticle
 
-# Passages embedded and committed together: big enough for efficient batches, small
-# enough that a killed build keeps most of its work (the next run resumes from it).
-COMMIT_EVERY_PASSAGES = 256
+# Passages embedded and committed together: one model batch (their sentences ride along
+# in the same call), so a killed build loses at most that much; the next run resumes.
+COMMIT_EVERY_PASSAGES = 64
 
 
 def article_id_for(scope: str, key: str) -> str:

@@ -30,23 +30,17 @@ CHILD = textwrap.dedent("""
 
     library = Library.open(Path(sys.argv[1]), SlowEmbedder(), create=True)
     articles = [Article(f"Note {n}", f"Garden note {n} about tulips.", f"note-{n}.txt")
-                for n in range(3000)]
+                for n in range(int(sys.argv[2]))]
     library.add_articles(articles, progress=lambda done, total: print(done, total, flush=True))
     print("finished", flush=True)
 """)
 
 
-def test_killed_build_leaves_a_usable_index(tmp_path: Path, fake_embedder: FakeEmbedder) -> None:
-    folder = tmp_path / "index"
-    first = Library.open(folder, fake_embedder, create=True)
-    first.build(STORIES)
-    before = [(hit.article_id, hit.passage) for hit in first.search("volcano ash lava", k=1)]
-    first.close()
-
+def kill_after_first_commit(folder: Path, articles: int) -> None:
     project = Path(__file__).resolve().parents[2]
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(folder)], stdout=subprocess.PIPE, text=True,
-        cwd=project, env={**os.environ, "PYTHONPATH": str(project)},
+        [sys.executable, "-c", CHILD, str(folder), str(articles)], stdout=subprocess.PIPE,
+        text=True, cwd=project, env={**os.environ, "PYTHONPATH": str(project)},
     )
     assert child.stdout is not None
     for line in child.stdout:
@@ -56,6 +50,27 @@ def test_killed_build_leaves_a_usable_index(tmp_path: Path, fake_embedder: FakeE
             break
     child.wait(timeout=30)
     assert child.returncode == -signal.SIGKILL
+
+
+def test_a_small_build_killed_midway_keeps_what_it_committed(
+    tmp_path: Path, fake_embedder: FakeEmbedder
+) -> None:
+    folder = tmp_path / "index"
+    Library.open(folder, fake_embedder, create=True).close()
+    kill_after_first_commit(folder, 200)  # a few hundred passages commit in several steps
+    reopened = Library.open(folder, fake_embedder)
+    assert 0 < reopened.info().articles < 200
+    reopened.close()
+
+
+def test_killed_build_leaves_a_usable_index(tmp_path: Path, fake_embedder: FakeEmbedder) -> None:
+    folder = tmp_path / "index"
+    first = Library.open(folder, fake_embedder, create=True)
+    first.build(STORIES)
+    before = [(hit.article_id, hit.passage) for hit in first.search("volcano ash lava", k=1)]
+    first.close()
+
+    kill_after_first_commit(folder, 3000)
 
     reopened = Library.open(folder, fake_embedder)
     after = reopened.search("volcano ash lava", k=1)
