@@ -180,6 +180,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--recipes", default=",".join(INT8_RECIPES),
                         help=f"int8 recipes to try (default all: {', '.join(INT8_RECIPES)})")
     parser.add_argument("--scifact", action="store_true", help="also SciFact dense nDCG@10")
+    parser.add_argument("--scifact-for", default="",
+                        help="comma-separated backends to run SciFact for (default: those "
+                             "with retrieval)")
     parser.add_argument("--retrieval-for", default="",
                         help="comma-separated backends to build celebrity libraries for "
                              "(default: all; none: vectors only); others get the vector "
@@ -191,6 +194,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                      or set(labels))
     if args.retrieval_for == "none":
         retrieval_for = set()
+    scifact_for = ({x.strip() for x in args.scifact_for.split(",") if x.strip()}
+                   or retrieval_for) if args.scifact else set()
 
     articles = celebrity_benchmark_articles()
     texts, _ = passage_texts(articles)
@@ -204,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         results[label] = vector_agreement(reference, vectors)
         if label in retrieval_for:
             results[label] |= celebrity_retrieval(label, embedder)
-        if args.scifact and label in retrieval_for:
+        if label in scifact_for:
             results[label] |= scifact_dense(label, embedder)
         print(f"({label}: {results[label]})", file=sys.stderr)
         del embedder

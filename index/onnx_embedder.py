@@ -10,7 +10,8 @@ probe texts before it is kept.
 
 Pooling and normalisation are sentence-transformers': mean over the attention mask, then
 L2. A batch is tokenised once, sorted by real token length and cut into batches padded
-only to their own longest text, so short sentences never pay for a long passage.
+only to their own longest text, so short sentences never pay for a long passage; a text
+repeated within one call (a sentence in two overlapping passages) is embedded once.
 
 Variants:
 - `fp32`: the same numbers as torch to ~1e-6 (cosine >= 0.9999 on every probe), so its
@@ -202,11 +203,27 @@ def quantize_int8(fp32_path: Path, destination: Path, recipe: Int8Recipe) -> Non
     matmuls = weight_matmuls(onnx.load(str(fp32_path)))
     kept = [name for name, layer, role in matmuls
             if role in recipe.keep_roles or layer in recipe.keep_layers]
-    quantize_dynamic(
-        str(fp32_path), str(destination), op_types_to_quantize=["MatMul"],
-        per_channel=recipe.per_channel, reduce_range=recipe.reduce_range,
-        weight_type=QuantType.QInt8, nodes_to_exclude=kept,
-    )
+    # It advises (on the root logger) a pre-processing pass that only matters for static
+    # quantisation; the console stays quiet.
+    advice = _DropMessages("pre-processing before quantization")
+    logging.getLogger().addFilter(advice)
+    try:
+        quantize_dynamic(
+            str(fp32_path), str(destination), op_types_to_quantize=["MatMul"],
+            per_channel=recipe.per_channel, reduce_range=recipe.reduce_range,
+            weight_type=QuantType.QInt8, nodes_to_exclude=kept,
+        )
+    finally:
+        logging.getLogger().removeFilter(advice)
+
+
+class _DropMessages(logging.Filter):
+    def __init__(self, fragment: str) -> None:
+        super().__init__()
+        self.fragment = fragment
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.fragment not in record.getMessage()
 
 
 def exported_model(model_path: Path, source_sha256: str, cache_dir: Path,
@@ -307,7 +324,14 @@ class _OnnxSession:
         return np.array([len(e.ids) for e in self.tokenizer.encode_batch(list(texts))])
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        texts = list(texts)
+        """Each distinct text once (the library's overlapping passages share sentences)."""
+        first: dict[str, int] = {}
+        rows = [first.setdefault(text, len(first)) for text in texts]
+        if len(first) == len(rows):
+            return self._encode(list(texts))
+        return self._encode(list(first))[rows]
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out

@@ -81,6 +81,20 @@ def test_sorting_by_length_keeps_each_text_in_its_row(onnx_embedder, sample_text
     assert np.sum(together * alone, axis=1).min() >= 0.99999
 
 
+def test_repeated_texts_are_embedded_once_and_returned_in_every_row(onnx_embedder,
+                                                                    monkeypatch):
+    session = onnx_embedder._session
+    seen: list[list[str]] = []
+    inner = session._encode
+    monkeypatch.setattr(session, "_encode", lambda texts: seen.append(texts) or inner(texts))
+    vectors = onnx_embedder.encode(["kim", "north west", "kim", "", "kim"])
+    assert seen == [["kim", "north west", ""]]
+    assert vectors.shape == (5, 384)
+    np.testing.assert_array_equal(vectors[0], vectors[2])
+    np.testing.assert_array_equal(vectors[0], vectors[4])
+    assert not np.array_equal(vectors[0], vectors[1])
+
+
 def test_empty_inputs(onnx_embedder):
     assert onnx_embedder.encode([]).shape == (0, 384)
     vector = onnx_embedder.encode([""])
