@@ -154,10 +154,10 @@ async def test_commands_registered_as_discord_accepts(fake_discord: FakeDiscord,
                                                       spotlight: SpotlightBot) -> None:
     # The fake validated names, lengths, option order and nesting when the bot synced.
     commands = {c["name"]: c for c in fake_discord.global_commands}
-    assert set(commands) == {"ask", "sources", "help", "library", "settings"}
+    assert set(commands) == {"ask", "sources", "help", "library", "settings", "feeds"}
     manage_guild = str(Perm.MANAGE_GUILD)
-    assert commands["library"]["default_member_permissions"] == manage_guild
-    assert commands["settings"]["default_member_permissions"] == manage_guild
+    for moderators_only in ("library", "settings", "feeds"):
+        assert commands[moderators_only]["default_member_permissions"] == manage_guild
     assert commands["ask"]["default_member_permissions"] is None
     subcommands = {o["name"] for o in commands["library"]["options"]}
     assert subcommands == {"add", "remove", "list", "search", "stats"}
