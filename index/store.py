@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from index.results import ArticleInfo, QuestionStats
+from index.sqlite import ThreadConnections
 
 GLOBAL_SCOPE = "global"
 
@@ -145,15 +144,11 @@ def locate_sentences(text: str, sentences: Sequence[str]) -> list[tuple[int, int
     return found
 
 
-class Store:
-    """One connection per thread (SQLite connections must not be shared), WAL mode so
-    readers never wait for, nor see half of, a write."""
+class Store(ThreadConnections):
+    """Safe to use from several threads (see index/sqlite.py)."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
-        self._connections_lock = threading.Lock()
+        super().__init__(path)
         self._outside: dict[tuple[int, tuple[str, ...]], bool] = {}
         with self.transaction() as db:
             db.executescript(SCHEMA)
@@ -183,37 +178,6 @@ class Store:
             Store.bump_generation(db)
         db.execute("CREATE UNIQUE INDEX passages_by_article_position "
                    "ON passages (article_id, position)")
-
-    @property
-    def db(self) -> sqlite3.Connection:
-        connection = getattr(self._local, "connection", None)
-        if connection is None:
-            connection = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
-            connection.execute("PRAGMA foreign_keys=ON")
-            self._local.connection = connection
-            with self._connections_lock:
-                self._connections.append(connection)
-        return connection
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        db = self.db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.rollback()
-            raise
-        db.commit()
-
-    def close(self) -> None:
-        with self._connections_lock:
-            for connection in self._connections:
-                connection.close()
-            self._connections.clear()
-        self._local = threading.local()
 
     # -- meta ---------------------------------------------------------------------------
     def generation(self) -> int:

@@ -18,13 +18,12 @@ from __future__ import annotations
 import json
 import os
 import socket
-import sqlite3
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from index.sqlite import ThreadConnections
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS feeds (
@@ -151,14 +150,11 @@ class EntryRecord:
     created: bool  # this entry's text made (or updated) the article
 
 
-class FeedStore:
-    """Thread-safe: one SQLite connection per thread, WAL like the library's Store."""
+class FeedStore(ThreadConnections):
+    """Safe to use from several threads (see index/sqlite.py), in the library's store.sqlite."""
 
     def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
+        super().__init__(path)
         with self.transaction() as db:
             db.executescript(SCHEMA)
             if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'articles'").fetchone():
@@ -169,37 +165,6 @@ class FeedStore:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         return cls(folder / "store.sqlite")
-
-    @property
-    def db(self) -> sqlite3.Connection:
-        connection = getattr(self._local, "connection", None)
-        if connection is None:
-            connection = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
-            connection.execute("PRAGMA foreign_keys=ON")
-            self._local.connection = connection
-            with self._lock:
-                self._connections.append(connection)
-        return connection
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        db = self.db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.rollback()
-            raise
-        db.commit()
-
-    def close(self) -> None:
-        with self._lock:
-            for connection in self._connections:
-                connection.close()
-            self._connections.clear()
-        self._local = threading.local()
 
     # -- subscriptions ------------------------------------------------------------------
     def add(self, scope: str, url: str, *, origin: str, announce_channel: int | None = None,
