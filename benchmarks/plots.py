@@ -74,6 +74,7 @@ def ask_latency(speed: dict) -> Path | None:
         axes.plot([1_000_000], [r["embed_search_p50"]], "D", markersize=6,
                   label=f"1M, embed + FAISS search p50, {r['index']} nprobe {r['nprobe']}")
     axes.set_xscale("log")
+    axes.set_yscale("log")
     axes.set_xlabel("passages in the index")
     axes.set_ylabel("ms per question")
     axes.set_title("Answer latency against index size")
