@@ -147,7 +147,8 @@ def safe_url(url: str | None) -> str | None:
 
     Whitespace, controls, quotes, backslashes, parentheses and angle brackets are
     percent-encoded: any of them could end the link early and spill the rest of the URL
-    into the message as text (or as a second, bare link).
+    into the message as text (or as a second, bare link). So is "@": `…/path@everyone`
+    must not read as a mention, and `https://news.example@evil.example` hides its host.
     """
     if not url:
         return None
@@ -159,7 +160,7 @@ def safe_url(url: str | None) -> str | None:
 
 
 def _url_char(char: str) -> str:
-    if char in '()<>\\"`' or char.isspace() or _UNPRINTABLE.match(char):
+    if char in '()<>\\"`@' or char.isspace() or _UNPRINTABLE.match(char):
         return "".join(f"%{byte:02X}" for byte in char.encode("utf-8", "surrogatepass"))
     return char
 
