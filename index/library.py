@@ -25,7 +25,7 @@ from corpus.records import Article
 from index.answerability import Answerability
 from index.answerers.extractive import ExtractiveAnswerer
 from index.config import LibraryConfig
-from index.embedder import Embedder
+from index.embedder import Embedder, backend_of
 from index.errors import EmptyIndexError, IndexMissingError
 from index.ingest import IngestPlan, PlannedArticle, embedding_text, plan_ingest
 from index.manifest import FORMAT_VERSION, MANIFEST_NAME, Manifest
@@ -106,7 +106,8 @@ class Library:
                 )
             return cls._create(folder, embedder, config)
         manifest = Manifest.read(folder)
-        manifest.check_compatible(folder, embedder.name, embedder.fingerprint, embedder.dim)
+        manifest.check_compatible(folder, embedder.name, embedder.fingerprint, embedder.dim,
+                                  backend=backend_of(embedder))
         store = Store(folder / STORE_NAME)
         vectors = FaissVectors.load(folder, store, manifest.dim, manifest.dense_generation)
         library = cls(folder, embedder, store, vectors, manifest, config)
@@ -122,6 +123,7 @@ class Library:
             format_version=FORMAT_VERSION, model_name=embedder.name,
             model_sha256=embedder.fingerprint, dim=embedder.dim, faiss_type="IDMap2,Flat(IP)",
             articles=0, passages=0, created_at=now, updated_at=now, dense_generation=0,
+            embedding_backend=backend_of(embedder),
         )
         store = Store(folder / STORE_NAME)
         vectors = FaissVectors.load(folder, store, embedder.dim, -1)  # nothing on disk yet

@@ -314,3 +314,15 @@ def test_small_adds_do_not_rewrite_the_dense_file_and_a_reopen_catches_up(
     assert reopened.info().dense_vectors == reopened.info().passages
     reopened.close()
     assert dense_file.stat().st_mtime_ns != written  # close wrote what was pending
+
+
+def test_the_embedding_backend_is_recorded_and_vectors_of_another_are_not_mixed(
+    library: Library, fake_embedder: FakeEmbedder
+) -> None:
+    manifest = json.loads((library.folder / MANIFEST_NAME).read_text())
+    assert manifest["embedding_backend"] == fake_embedder.backend
+    library.close()
+    quantised = FakeEmbedder()
+    quantised.backend = "onnx-int8"  # same weights' digest, other vectors
+    with pytest.raises(IndexMismatchError, match="backend"):
+        Library.open(library.folder, quantised)
