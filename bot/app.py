@@ -15,6 +15,7 @@ import discord
 from bot.connection import quiet_reconnect_logs, retry_delays, serve
 from bot.settings import Settings
 from corpus.errors import CorpusError
+from index.embedder import resolve_backend
 from index.errors import IndexError_
 
 NO_TOKEN_NOTE = (
@@ -43,10 +44,10 @@ def open_library(settings: Settings):  # -> index.library.Library (imported late
     """Open (or create) the index and bring it up to date with the operator's corpus folder:
     only new or changed files are embedded, so a restart after adding files is cheap."""
     import corpus
-    from index.embedder import SentenceTransformerEmbedder
+    from index.embedder import make_embedder
     from index.library import Library
 
-    library = Library.open(settings.index_dir, SentenceTransformerEmbedder(), create=True,
+    library = Library.open(settings.index_dir, make_embedder(), create=True,
                            config=settings.library)
     if not settings.corpus_dir.exists():
         print(f"{settings.corpus_dir} does not exist; serving the index as it is.")
@@ -70,6 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         settings = Settings.from_env()
+        resolve_backend()  # an unknown SPOTLIGHT_EMBEDDING_BACKEND, before loading anything
     except ValueError as error:
         print(f"Configuration error: {error}", file=sys.stderr)
         return 2

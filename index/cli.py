@@ -20,7 +20,7 @@ from corpus import load_path
 from corpus.errors import CorpusError
 from corpus.records import LoadReport
 from index.config import LibraryConfig
-from index.embedder import Embedder, SentenceTransformerEmbedder
+from index.embedder import Embedder, make_embedder, resolve_backend
 from index.errors import IndexError_, QuestionError
 from index.feeds import cli as feed_commands
 from index.library import Library
@@ -219,13 +219,14 @@ def run(argv: Sequence[str] | None = None, *, embedder: Embedder | None = None,
     folder = args.index or default_index_dir()
     try:
         config = LibraryConfig.from_env()  # the bot's limits and LLM settings, from .env too
+        resolve_backend()  # an unknown SPOTLIGHT_EMBEDDING_BACKEND is a one-line error
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if args.command == "feeds":  # no model needed: subscriptions only
         return feed_commands.manage(args.action, args.url, folder, out)
     try:
-        embedder = embedder or SentenceTransformerEmbedder()
+        embedder = embedder or make_embedder()  # SPOTLIGHT_EMBEDDING_BACKEND, else onnx-fp32
         if args.command == "watch":
             return feed_commands.watch(folder, embedder, config, out, once=args.once,
                                        interval=args.interval)

@@ -153,3 +153,12 @@ def test_a_half_saved_file_keeps_its_indexed_articles_until_it_is_really_gone(
                                           capsys)[1]
     tour.unlink()
     assert "1 removed" in cli(build, capsys)[1]
+
+
+def test_an_unknown_embedding_backend_is_a_one_line_error(
+    tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SPOTLIGHT_EMBEDDING_BACKEND", "gpu-magic")
+    code, _out, err = cli(["info", "--index", str(tmp_path / "index")], capsys)
+    assert code == 2
+    assert err.count("\n") == 1 and "SPOTLIGHT_EMBEDDING_BACKEND" in err
