@@ -9,7 +9,7 @@ import pytest
 from corpus import clean_text, clean_title
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples" / "articles"
-# Byte-for-byte copies of ../shared/seeds/002_… and 000_… (see samples/SOURCE.txt).
+# Byte-for-byte copies of the two seed articles (samples/SOURCE.txt says where from).
 JAPAN_TRIP = SAMPLES / "kim-kardashian-japan-trip.txt"
 MET_GALA = SAMPLES / "north-west-met-gala.txt"
 
