@@ -26,9 +26,7 @@ for plots.py.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import math
 import sys
 import time
 from collections.abc import Sequence
@@ -42,9 +40,9 @@ from benchcommon import (
     load_questions,
     machine_line,
     markdown_table,
-    require,
+    ndcg_at_10,
     scifact_articles,
-    scifact_dir,
+    scifact_queries_and_qrels,
 )
 
 from corpus import chunk_article
@@ -122,30 +120,6 @@ def celebrity_retrieval(label: str, embedder: Embedder) -> dict[str, float]:
 
 
 # -- 3. SciFact, dense, without the Library ----------------------------------------------
-def scifact_qrels() -> tuple[dict[str, str], dict[str, dict[str, int]]]:
-    qrels: dict[str, dict[str, int]] = {}
-    with require(scifact_dir() / "qrels/test.tsv").open(encoding="utf-8", newline="") as handle:
-        for row in csv.DictReader(handle, delimiter="\t"):
-            qrels.setdefault(row["query-id"].strip(), {})[row["corpus-id"].strip()] = int(
-                row["score"].strip())
-    queries = {}
-    with require(scifact_dir() / "queries.jsonl").open(encoding="utf-8") as handle:
-        for line in handle:
-            record = json.loads(line)
-            if str(record["_id"]) in qrels:
-                queries[str(record["_id"])] = record["text"]
-    return queries, qrels
-
-
-def ndcg_at_10(ranked: Sequence[str], relevance: dict[str, int]) -> float:
-    """BEIR's (trec_eval's) nDCG@10, as in quality.py."""
-    dcg = sum(relevance.get(doc, 0) / math.log2(rank + 1)
-              for rank, doc in enumerate(ranked[:10], start=1))
-    ideal = sorted(relevance.values(), reverse=True)[:10]
-    idcg = sum(gain / math.log2(rank + 1) for rank, gain in enumerate(ideal, start=1))
-    return dcg / idcg if idcg else 0.0
-
-
 def scifact_dense(label: str, embedder: Embedder) -> dict[str, float]:
     texts, sources = passage_texts(scifact_articles())
     path = CACHE_DIR / f"backends-scifact-{label}.npy"
@@ -158,7 +132,7 @@ def scifact_dense(label: str, embedder: Embedder) -> dict[str, float]:
               f"{time.perf_counter() - started:.0f} s)", file=sys.stderr)
         path.parent.mkdir(parents=True, exist_ok=True)
         np.save(path, vectors)
-    queries, qrels = scifact_qrels()
+    queries, qrels = scifact_queries_and_qrels()
     query_vectors = embedder.encode(list(queries.values()))
     docs = np.array([s.removeprefix("scifact/") for s in sources])
     scores = []

@@ -6,7 +6,9 @@ Benchmarks are scripts run on demand (`make bench`), never part of the test run.
 
 from __future__ import annotations
 
+import csv
 import json
+import math
 import os
 import platform
 import shutil
@@ -235,6 +237,31 @@ def contains_answer(text: str | None, answers: Sequence[str]) -> bool:
     haystack = f" {normalise_for_match(text)} "
     return any(f" {normalise_for_match(answer)} " in haystack for answer in answers
                if normalise_for_match(answer))
+
+
+# -- SciFact (BEIR test split) ------------------------------------------------------------
+def scifact_queries_and_qrels() -> tuple[dict[str, str], dict[str, dict[str, int]]]:
+    qrels: dict[str, dict[str, int]] = {}
+    with require(scifact_dir() / "qrels/test.tsv").open(encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle, delimiter="\t"):
+            qrels.setdefault(row["query-id"].strip(), {})[row["corpus-id"].strip()] = int(
+                row["score"].strip())
+    queries = {}
+    with require(scifact_dir() / "queries.jsonl").open(encoding="utf-8") as handle:
+        for line in handle:
+            record = json.loads(line)
+            if str(record["_id"]) in qrels:
+                queries[str(record["_id"])] = record["text"]
+    return queries, qrels
+
+
+def ndcg_at_10(ranked_doc_ids: Sequence[str], relevance: dict[str, int]) -> float:
+    """BEIR's (trec_eval's) nDCG@10: linear gain, discount log2(rank + 1)."""
+    dcg = sum(relevance.get(doc, 0) / math.log2(rank + 1)
+              for rank, doc in enumerate(ranked_doc_ids[:10], start=1))
+    ideal = sorted(relevance.values(), reverse=True)[:10]
+    idcg = sum(gain / math.log2(rank + 1) for rank, gain in enumerate(ideal, start=1))
+    return dcg / idcg if idcg else 0.0
 
 
 # -- reporting ----------------------------------------------------------------------------

@@ -24,7 +24,6 @@ SPOTLIGHT_BENCH_CACHE). Only public fields of Answer and Hit are read.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import sys
@@ -46,9 +45,9 @@ from benchcommon import (
     load_questions,
     machine_line,
     markdown_table,
-    require,
+    ndcg_at_10,
     scifact_articles,
-    scifact_dir,
+    scifact_queries_and_qrels,
     split_halves,
 )
 
@@ -296,30 +295,6 @@ def set_report(name: str, library: Library, questions: Sequence[Question],
 
 
 # -- SciFact ------------------------------------------------------------------------------
-def scifact_queries_and_qrels() -> tuple[dict[str, str], dict[str, dict[str, int]]]:
-    qrels: dict[str, dict[str, int]] = {}
-    with require(scifact_dir() / "qrels/test.tsv").open(encoding="utf-8", newline="") as handle:
-        for row in csv.DictReader(handle, delimiter="\t"):
-            qrels.setdefault(row["query-id"].strip(), {})[row["corpus-id"].strip()] = int(
-                row["score"].strip())
-    queries = {}
-    with require(scifact_dir() / "queries.jsonl").open(encoding="utf-8") as handle:
-        for line in handle:
-            record = json.loads(line)
-            if str(record["_id"]) in qrels:
-                queries[str(record["_id"])] = record["text"]
-    return queries, qrels
-
-
-def ndcg_at_10(ranked_doc_ids: Sequence[str], relevance: dict[str, int]) -> float:
-    """BEIR's (trec_eval's) nDCG@10: linear gain, discount log2(rank + 1)."""
-    dcg = sum(relevance.get(doc, 0) / math.log2(rank + 1)
-              for rank, doc in enumerate(ranked_doc_ids[:10], start=1))
-    ideal = sorted(relevance.values(), reverse=True)[:10]
-    idcg = sum(gain / math.log2(rank + 1) for rank, gain in enumerate(ideal, start=1))
-    return dcg / idcg if idcg else 0.0
-
-
 def scifact_report(embedder: SentenceTransformerEmbedder) -> str:
     library = cached_library("scifact", scifact_articles(), embedder)
     queries, qrels = scifact_queries_and_qrels()
