@@ -8,6 +8,8 @@ import textwrap
 import threading
 from pathlib import Path
 
+import pytest
+
 from corpus.records import Article
 from index.embedder import FakeEmbedder
 from index.library import Library
@@ -112,30 +114,19 @@ def test_two_writer_processes_on_one_folder_store_each_passage_once(
     library.close()
 
 
-def test_a_build_keeps_the_articles_of_files_it_could_not_read_this_time(
-    tmp_path: Path, fake_embedder: FakeEmbedder
+@pytest.mark.parametrize(("source", "skipped_as"), [
+    ("half.json", "half.json"),  # a file being saved right now
+    ("locked/story.txt", "locked/"),  # a folder that cannot be listed
+    ("locked/story.txt", "./"),  # the corpus root itself
+])
+def test_a_build_keeps_the_articles_of_what_it_could_not_read_this_time(
+    tmp_path: Path, fake_embedder: FakeEmbedder, source: str, skipped_as: str
 ) -> None:
     library = Library.open(tmp_path / "index", fake_embedder, create=True)
-    kept = Article(title="Half saved", text="This file is being saved right now.",
-                   source="half.json")
+    unreadable = Article(title="Unreadable", text="A story that cannot be read for now.",
+                         source=source)
     other = Article(title="Other", text="Another story about a concert.", source="other.txt")
-    library.build([kept, other])
-    report = library.build([other], keep_sources=["half.json"])
-    assert report.removed == []
-    report = library.build([other])
-    assert len(report.removed) == 1
-    library.close()
-
-
-def test_a_build_keeps_the_articles_under_a_folder_it_could_not_list(
-    tmp_path: Path, fake_embedder: FakeEmbedder
-) -> None:
-    library = Library.open(tmp_path / "index", fake_embedder, create=True)
-    inside = Article(title="Locked", text="A story in a folder locked for now.",
-                     source="locked/story.txt")
-    outside = Article(title="Open", text="A story about a parade downtown.", source="open.txt")
-    library.build([inside, outside])
-    assert library.build([outside], keep_sources=["locked/"]).removed == []
-    assert library.build([], keep_sources=["./"]).removed == []
-    assert len(library.build([outside]).removed) == 1
+    library.build([unreadable, other])
+    assert library.build([other], keep_sources=[skipped_as]).removed == []
+    assert len(library.build([other]).removed) == 1  # gone for real: removed
     library.close()
