@@ -19,3 +19,11 @@ class EmptyIndexError(IndexError_):
 
 class QuestionError(IndexError_):
     """An empty question, or one past the length cap."""
+
+
+class DatabaseUnavailableError(IndexError_):
+    """PostgreSQL cannot be reached (down, restarting, wrong address): retry later."""
+
+
+class SchemaVersionError(IndexError_):
+    """The database's schema is newer than this Spotlight knows: upgrade Spotlight."""

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -46,3 +49,34 @@ def seeds_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for path in SEED_FILES:
         shutil.copy2(path, folder / path.name)
     return folder
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real PostgreSQL 16 with pgvector (the pgserver wheel), started once per session;
+    yields its admin URL. Skips, saying why, when it cannot start, unless
+    SPOTLIGHT_REQUIRE_POSTGRES=1 (set by .ci/run) makes that a failure."""
+    try:
+        import pgserver
+
+        server = pgserver.get_server(tmp_path_factory.mktemp("postgres"), cleanup_mode="stop")
+    except Exception as error:  # any reason it cannot start is a skip reason
+        reason = f"PostgreSQL (pgserver) could not start: {type(error).__name__}: {error}"
+        if os.environ.get("SPOTLIGHT_REQUIRE_POSTGRES") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    yield server.get_uri()
+    server.cleanup()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A new, empty database for one test (dropped afterwards): its URL."""
+    import psycopg
+
+    name = f"spotlight_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    yield urlsplit(postgres_server)._replace(path=f"/{name}").geturl()
+    with psycopg.connect(postgres_server, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
