@@ -44,11 +44,14 @@ def open_library(settings: Settings):  # -> index.library.Library (imported late
     """Open (or create) the index and bring it up to date with the operator's corpus folder:
     only new or changed files are embedded, so a restart after adding files is cheap."""
     import corpus
+    from index.batching import batching
     from index.embedder import make_embedder
     from index.library import Library
 
-    library = Library.open(settings.index_dir, make_embedder(), create=True,
-                           config=settings.library)
+    # Questions arriving together are embedded in one model call (index/batching.py).
+    embedder = batching(make_embedder(), max_batch=settings.embed_batch,
+                        max_wait_ms=settings.embed_wait_ms)
+    library = Library.open(settings.index_dir, embedder, create=True, config=settings.library)
     if not settings.corpus_dir.exists():
         print(f"{settings.corpus_dir} does not exist; serving the index as it is.")
         return library
@@ -95,7 +98,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         return run_discord(settings, library)
     finally:
-        library.close()
+        close_library(library)
+
+
+def close_library(library) -> None:
+    """The library, then its embedder (a BatchingEmbedder's thread) once nothing asks."""
+    library.close()
+    close_embedder = getattr(getattr(library, "embedder", None), "close", None)
+    if close_embedder is not None:
+        close_embedder()
 
 
 def run_discord(settings: Settings, library) -> int:

@@ -49,6 +49,13 @@ class Settings:
     # Retries while Discord cannot be reached at start; None: forever (exit code 3 after).
     connect_retries: int | None = None
     llm: LLMConfig | None = None  # the optional model-written answers
+    # Bursts: questions are searched and answered by at most this many threads at once
+    # (the rest wait their turn, off the event loop), and questions arriving together are
+    # embedded in one model call of at most embed_batch (1: off), the first waiting at
+    # most embed_wait_ms for company.
+    ask_workers: int = 4
+    embed_batch: int = 16
+    embed_wait_ms: float = 2.0
 
     @property
     def library(self) -> LibraryConfig:
@@ -99,7 +106,17 @@ class Settings:
             sharded=values.get("SPOTLIGHT_SHARDED", boolean, False),
             connect_retries=values.get("SPOTLIGHT_CONNECT_RETRIES", _retries, None),
             llm=library.llm,
+            ask_workers=values.get("SPOTLIGHT_ASK_WORKERS", positive_int, 4),
+            embed_batch=values.get("SPOTLIGHT_EMBED_BATCH", positive_int, 16),
+            embed_wait_ms=values.get("SPOTLIGHT_EMBED_WAIT_MS", _milliseconds, 2.0),
         )
+
+
+def _milliseconds(raw: str) -> float:
+    try:
+        return non_negative_float(raw)
+    except ValueError:
+        raise ValueError("must be a number of milliseconds, 0 or more") from None
 
 
 def _snowflake(raw: str) -> int:

@@ -46,7 +46,8 @@ class AskCog(commands.Cog):
             question = normalise_question(
                 compose_followup(previous, asked, max_chars=limit), limit
             )
-        return await asyncio.to_thread(
+        # On the question threads (at most settings.ask_workers), off the event loop.
+        return await self.services.run_search(
             answer_question, self.services.library, question, guild_id=guild_id, user_id=user_id
         )
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -38,7 +36,7 @@ class SourcesCog(commands.Cog):
         topic = normalise_question(topic, self.services.settings.max_question_chars)
         self.services.check_cooldown(interaction.guild_id, interaction.user.id, "sources")
         await interaction.response.defer(thinking=True)
-        hits = await asyncio.to_thread(
+        hits = await self.services.run_search(
             find_sources, self.services.library, topic, guild_id=interaction.guild_id
         )
         await interaction.followup.send(

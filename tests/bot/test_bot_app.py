@@ -82,3 +82,28 @@ def test_an_index_built_with_another_model_is_one_line_and_exit_2(monkeypatch, c
     monkeypatch.setenv("SPOTLIGHT_DATA_DIR", str(tmp_path))
     assert app.main(["--console"]) == 2
     assert capsys.readouterr().err == "Built with model X; rebuild: python -m index build ...\n"
+
+
+@pytest.mark.parametrize(("batch", "batched"), [(8, True), (1, False)])
+def test_the_bot_embeds_questions_in_batches_unless_turned_off(monkeypatch, tmp_path, batch,
+                                                                batched):
+    from bot.settings import Settings
+    from index import embedder as embedder_module
+    from index.batching import BatchingEmbedder
+    from index.embedder import FakeEmbedder
+
+    model = FakeEmbedder()
+    monkeypatch.setattr(embedder_module, "make_embedder", lambda: model)
+    settings = Settings(index_dir=tmp_path / "index", corpus_dir=tmp_path / "none",
+                        embed_batch=batch, embed_wait_ms=3.0)
+    library = app.open_library(settings)
+    try:
+        if batched:
+            assert isinstance(library.embedder, BatchingEmbedder)
+            assert library.embedder.inner is model
+            assert (library.embedder.max_batch, library.embedder.max_wait) == (8, 0.003)
+        else:
+            assert library.embedder is model
+    finally:
+        app.close_library(library)
+    assert not batched or library.embedder.closed

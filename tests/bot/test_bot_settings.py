@@ -89,3 +89,21 @@ def test_dotenv_fills_gaps_but_real_environment_wins(tmp_path: Path, monkeypatch
     assert settings.token == "from-dotenv"
     assert settings.max_question_chars == 321
     monkeypatch.delenv("DISCORD_TOKEN", raising=False)  # load_dotenv wrote it to os.environ
+
+
+def test_burst_settings_default_and_read():
+    defaults = Settings.from_env({})
+    assert (defaults.ask_workers, defaults.embed_batch, defaults.embed_wait_ms) == (4, 16, 2.0)
+    settings = Settings.from_env({"SPOTLIGHT_ASK_WORKERS": "8", "SPOTLIGHT_EMBED_BATCH": "1",
+                                  "SPOTLIGHT_EMBED_WAIT_MS": "0.5"})
+    assert (settings.ask_workers, settings.embed_batch, settings.embed_wait_ms) == (8, 1, 0.5)
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("SPOTLIGHT_ASK_WORKERS", "0"),
+    ("SPOTLIGHT_EMBED_BATCH", "many"),
+    ("SPOTLIGHT_EMBED_WAIT_MS", "-1"),
+])
+def test_malformed_burst_settings_name_the_variable(name, value):
+    with pytest.raises(ValueError, match=name):
+        Settings.from_env({name: value})
