@@ -47,6 +47,9 @@ class InteractionRecord:
     callback_type: int | None = None
     callback_body: JSON | None = None
     acknowledged_at: float | None = None
+    # Set when the member first sees a message from the bot for it (time.monotonic()): the
+    # callback's own message, or the follow-up or edit that replaces "thinking...".
+    answered_at: float | None = None
     # The message the original response is: the reply for 4/5, the component's message for 6/7.
     original_message_id: int | None = None
     loading: bool = False
@@ -55,6 +58,10 @@ class InteractionRecord:
     autocomplete_choices: list[JSON] | None = None
     # Discord's refusals (late, double acknowledgement, follow-up before ack...): (status, body)
     rejections: list[tuple[int, JSON]] = field(default_factory=list)
+
+    def answered(self) -> None:
+        if self.answered_at is None:
+            self.answered_at = time.monotonic()
 
     def age(self) -> float:
         return 0.0 if self.delivered_at is None else time.monotonic() - self.delivered_at

@@ -216,12 +216,13 @@ class FakeDiscord:
         self.users[user.id] = user
         return user
 
-    def add_guild(self, name: str = "Test Server", *, channels: Iterable[str] = ("general",)
-                  ) -> FakeGuild:
-        """A guild the bot is in (with its managed role), with an owner and channels.
+    def add_guild(self, name: str = "Test Server", *, channels: Iterable[str] = ("general",),
+                  shard: tuple[int, int] | None = None) -> FakeGuild:
+        """A guild the bot is in (with its managed role), with an owner and channels; with
+        `shard=(id, count)`, one whose events go to that shard.
         Add guilds before the bot connects, or call `announce_guild` afterwards."""
         owner = self.add_user(f"{name.lower().replace(' ', '_')}_owner")
-        guild = FakeGuild(self.snowflake(), name, owner.id, self.snowflake)
+        guild = FakeGuild(self.snowflake(shard=shard), name, owner.id, self.snowflake)
         guild.add_member(owner)
         bot_role = guild.add_role(self.bot_user.username, Perm.BOT_DEFAULT, managed=True)
         guild.add_member(self.bot_user, roles=[bot_role])
@@ -949,6 +950,7 @@ class FakeDiscord:
             message = self._interaction_message(record, data, files,
                                                 flags=int(data.get("flags") or 0))
             record.original_message_id = int(message["id"])
+            record.answered()
         elif callback_type == rec.DEFERRED_CHANNEL_MESSAGE:
             ephemeral = int(data.get("flags") or 0) & MessageFlag.EPHEMERAL
             message = self._interaction_message(record, {}, [],
@@ -962,6 +964,7 @@ class FakeDiscord:
                     record.rejections.append(failure)
                     return json_response(failure[1], failure[0])
                 message = self._edit(record.original_message_id, data, files)
+                record.answered()
         elif callback_type == rec.AUTOCOMPLETE_RESULT:
             record.autocomplete_choices = list(data.get("choices") or [])
         elif callback_type == rec.MODAL:
@@ -1096,6 +1099,7 @@ class FakeDiscord:
             message = self._interaction_message(record, body, files,
                                                 flags=int(body.get("flags") or 0))
             record.followup_ids.append(int(message["id"]))
+        record.answered()
         self.notify()
         if request.query.get("wait") in ("true", "1", "True"):
             return json_response(message)
@@ -1140,6 +1144,7 @@ class FakeDiscord:
         message = self._edit(target, body, files)
         if target == record.original_message_id:
             record.loading = False
+        record.answered()
         self.notify()
         return json_response(message)
 

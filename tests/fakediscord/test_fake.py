@@ -222,6 +222,7 @@ async def test_slash_command_direct_reply(fake_discord: FakeDiscord, world) -> N
         reply = await fake_discord.wait_for_response(interaction)
     assert reply.callback_type == 4
     assert reply.content == "echo: hi"
+    assert interaction.delivered_at <= interaction.answered_at <= interaction.acknowledged_at
     assert not reply.ephemeral
     assert reply.message["interaction_metadata"]["user"]["id"] == str(member.id)
 
@@ -236,6 +237,8 @@ async def test_defer_then_followup_replaces_thinking(fake_discord: FakeDiscord, 
     assert [m["content"] for m in reply.messages] == ["answer to why?"]
     assert reply.ephemeral  # ephemerality comes from the defer
     assert not int(reply.message["flags"]) & MessageFlag.LOADING
+    # "thinking..." is not an answer: the follow-up that replaced it is.
+    assert interaction.delivered_at <= interaction.acknowledged_at < interaction.answered_at
 
 
 async def test_late_acknowledgement_is_rejected(fake_discord: FakeDiscord, world) -> None:
