@@ -5,6 +5,9 @@ events, each with a sequence number. A session keeps its events, so a client tha
 socket can RESUME on `resume_gateway_url` and receive what it missed, then RESUMED.
 Compression: `compress=zlib-stream` in the URL means one zlib stream per connection, each
 message flushed with Z_SYNC_FLUSH (frames end in 00 00 ff ff), as Discord does.
+Sharding: a client that identifies with `shard: [id, count]` is sent only the guilds that
+shard owns (`(guild_id >> 22) % count`, DMs on shard 0), and each event goes to the one
+session of the shard owning its guild, so several bot processes can share one fake.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ CLOSE_DECODE_ERROR = 4002
 CLOSE_NOT_AUTHENTICATED = 4003
 CLOSE_AUTHENTICATION_FAILED = 4004
 CLOSE_ALREADY_AUTHENTICATED = 4005
+CLOSE_INVALID_SHARD = 4010
 CLOSE_INVALID_INTENTS = 4013
 CLOSE_DISALLOWED_INTENTS = 4014
 
@@ -74,6 +78,16 @@ class GatewayConnection:
         await self.ws.close(code=code, message=reason.encode())
 
 
+def shard_of(guild_id: int | None, shard_count: int) -> int:
+    """Discord's rule: which shard receives a guild's events (DMs: shard 0)."""
+    return 0 if guild_id is None else (guild_id >> 22) % shard_count
+
+
+def event_guild_id(event: str, data: JSON) -> int | None:
+    raw = data.get("id") if event == "GUILD_CREATE" else data.get("guild_id")
+    return int(raw) if raw else None
+
+
 @dataclass
 class LoggedEvent:
     seq: int
@@ -95,6 +109,17 @@ class GatewaySession:
     def has_intent(self, bit: int) -> bool:
         return bool(self.intents & bit)
 
+    @property
+    def shard_id(self) -> int:
+        return self.shard[0] if self.shard else 0
+
+    @property
+    def shard_count(self) -> int:
+        return self.shard[1] if self.shard else 1
+
+    def owns(self, guild_id: int) -> bool:
+        return shard_of(guild_id, self.shard_count) == self.shard_id
+
 
 class Gateway:
     """All gateway state of one FakeDiscord."""
@@ -102,7 +127,9 @@ class Gateway:
     def __init__(self, fake: FakeDiscord) -> None:
         self.fake = fake
         self.sessions: dict[str, GatewaySession] = {}
-        self.current: GatewaySession | None = None
+        self.current: GatewaySession | None = None  # the last to identify or resume
+        self.shards: dict[int, GatewaySession] = {}  # each shard id's latest session
+        self.moved: dict[int, int] = {}  # guild id -> shard id, see move_guild
         self.connections: list[GatewayConnection] = []
         self.identify_count = 0
         self.resume_count = 0
@@ -115,10 +142,29 @@ class Gateway:
         session = self.current
         return bool(session and session.connection and session.connection.open)
 
+    def session_for(self, guild_id: int | None) -> GatewaySession | None:
+        """The session that receives a guild's events: its shard's latest."""
+        shard = self.moved.get(guild_id) if guild_id is not None else None
+        if shard is None:
+            if self.current is None:
+                return None
+            shard = shard_of(guild_id, self.current.shard_count)
+        return self.shards.get(shard)
+
+    def live_shards(self) -> set[int]:
+        """Shard ids whose session has an open connection now."""
+        return {shard for shard, session in self.shards.items()
+                if session.connection is not None and session.connection.open}
+
+    def move_guild(self, guild_id: int, shard_id: int) -> None:
+        """From now on send this guild's events to `shard_id` (as after resharding)."""
+        self.moved[guild_id] = shard_id
+
     async def dispatch(self, event: str, data: JSON,
                        on_sent: Callable[[], None] | None = None) -> int:
-        """Send a DISPATCH to the bot's session; held for replay while it is disconnected."""
-        session = self.current
+        """Send a DISPATCH to the session of the shard owning the event's guild; held for
+        replay while it is disconnected."""
+        session = self.session_for(event_guild_id(event, data))
         if session is None:
             raise RuntimeError(f"no gateway session to send {event} to: is the bot connected?")
         async with session.lock:
@@ -215,14 +261,22 @@ class Gateway:
         if intents & Intent.PRIVILEGED & ~self.fake.enabled_privileged_intents:
             await connection.close(CLOSE_DISALLOWED_INTENTS, "Disallowed intent(s).")
             return
-        session = GatewaySession(secrets.token_hex(16), intents, data.get("shard"))
+        shard = data.get("shard")
+        if shard is not None and not (isinstance(shard, list) and len(shard) == 2
+                                      and 0 <= shard[0] < shard[1]):
+            await connection.close(CLOSE_INVALID_SHARD, "Invalid shard.")
+            return
+        session = GatewaySession(secrets.token_hex(16), intents, shard)
         self.sessions[session.session_id] = session
-        self.current = session
+        self.current = self.shards[session.shard_id] = session
         connection.session = session
+        guilds = [guild for guild in self.fake.guilds.values() if session.owns(guild.id)]
+        ready = self.fake.ready_payload(session)
+        ready["guilds"] = [{"id": str(guild.id), "unavailable": True} for guild in guilds]
         async with session.lock:
             session.connection = connection
-            await self._dispatch_locked(session, "READY", self.fake.ready_payload(session))
-            for guild in self.fake.guilds.values():
+            await self._dispatch_locked(session, "READY", ready)
+            for guild in guilds:
                 await self._dispatch_locked(session, "GUILD_CREATE",
                                             self.fake.guild_create_payload(guild, session))
         self.identify_count += 1
@@ -245,7 +299,7 @@ class Gateway:
                 if event.seq > seq:
                     await self._send_event(connection, event)
             await self._dispatch_locked(session, "RESUMED", {"_trace": ["fake-gateway"]})
-        self.current = session
+        self.current = self.shards[session.shard_id] = session
         self.resume_count += 1
         self.fake.notify()
 

@@ -84,10 +84,15 @@ class SnowflakeFactory:
         self._counter = itertools.count()
         self._lock = threading.Lock()
 
-    def __call__(self) -> int:
+    def __call__(self, *, shard: tuple[int, int] | None = None) -> int:
+        """A new id; with `shard=(id, count)`, one that shard owns ((id >> 22) % count:
+        the timestamp is moved back by at most count - 1 ms)."""
         with self._lock:
             increment = next(self._counter) & 0xFFF
         millis = int(time.time() * 1000) - DISCORD_EPOCH_MS
+        if shard is not None:
+            shard_id, count = shard
+            millis -= (millis - shard_id) % count
         return (millis << 22) | (1 << 17) | increment
 
 
