@@ -14,6 +14,7 @@ import discord
 from discord.ext import commands
 
 from bot.ask.cog import AskCog
+from bot.backends import make_cooldowns, open_state
 from bot.config.cog import ConfigCog
 from bot.errors import SpotlightTree
 from bot.feedback.buttons import FeedbackButton
@@ -60,10 +61,12 @@ class SpotlightMixin:
         }
         options.update(kwargs)
         super().__init__(**options)
+        database = getattr(library, "database", None)  # PostgreSQL: shared by every process
         self.services = Services(
             settings=settings,
             library=library,
-            state=state if state is not None else BotState.open(settings.state_path),
+            state=state if state is not None else open_state(settings, database),
+            cooldowns=make_cooldowns(database),
         )
         self._owns_state = state is None
         self.sync_commands = sync_commands

@@ -17,9 +17,14 @@ from discord import app_commands
 
 from bot.render import plain_message
 from corpus.errors import CorpusError
-from index.errors import IndexError_
+from index.errors import DatabaseUnavailableError, IndexError_
 
 log = logging.getLogger(__name__)
+
+
+# The library's database (SPOTLIGHT_DATABASE_URL) is down or restarting: say so, briefly,
+# without its address; the next question after it is back is answered normally.
+LIBRARY_UNAVAILABLE = "The library is unavailable right now; try again in a minute."
 
 
 class UserFacingError(app_commands.AppCommandError):
@@ -57,6 +62,9 @@ def describe_error(error: BaseException) -> ErrorReply:
         return ErrorReply(f"I need the {needed} permission here to do that.")
     if isinstance(error, app_commands.NoPrivateMessage):
         return ErrorReply("This command only works in a server.")
+    if isinstance(error, DatabaseUnavailableError):
+        log.warning("Answered a member with 'unavailable': %s", error)
+        return ErrorReply(LIBRARY_UNAVAILABLE)
     if isinstance(error, UserFacingError | CorpusError | IndexError_):
         return ErrorReply(str(error) or "That didn't work.")
     if isinstance(error, app_commands.CheckFailure):

@@ -11,13 +11,29 @@ from typing import Any, TypeVar
 
 from discord import app_commands
 
-from bot.cooldowns import MemberCooldowns
+from bot.cooldowns import Cooldowns, MemberCooldowns
 from bot.settings import Settings
 from bot.state import BotState
+from index.errors import DatabaseUnavailableError
 from index.feeds import Feeds
 from index.library import Library
 
 T = TypeVar("T")
+# Checks that run before an interaction is acknowledged (Discord allows 3 s) and may wait on
+# the database get this long, in threads of their own (never queued behind answers being
+# computed); past it the database counts as unavailable and the member is told so in time.
+BEFORE_ACK_SECONDS = 1.5
+_before_ack_threads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="before-ack")
+
+
+async def before_ack(function: Callable[..., T], *args: object) -> T:
+    loop = asyncio.get_running_loop()
+    call = loop.run_in_executor(_before_ack_threads, functools.partial(function, *args))
+    try:
+        return await asyncio.wait_for(call, BEFORE_ACK_SECONDS)
+    except TimeoutError:
+        raise DatabaseUnavailableError(
+            f"The database did not answer within {BEFORE_ACK_SECONDS:g} s") from None
 
 
 @dataclass
@@ -25,7 +41,7 @@ class Services:
     settings: Settings
     library: Library
     state: BotState
-    cooldowns: MemberCooldowns = field(default_factory=MemberCooldowns)
+    cooldowns: Cooldowns = field(default_factory=MemberCooldowns)
     feeds: Feeds | None = None  # set in setup_hook
     # The question threads (run_search), made at the first question.
     _search_pool: ThreadPoolExecutor | None = field(default=None, init=False,
@@ -39,10 +55,14 @@ class Services:
                 return chosen
         return self.settings.cooldown_seconds
 
-    def check_cooldown(self, guild_id: int | None, user_id: int, kind: str) -> None:
+    async def check_cooldown(self, guild_id: int | None, user_id: int, kind: str) -> None:
         """Count one use, or raise CommandOnCooldown (the global handler words it)."""
         per = self.cooldown_for(guild_id)
-        retry_after = self.cooldowns.try_use((guild_id, user_id, kind), per)
+        key = (guild_id, user_id, kind)
+        if self.cooldowns.blocking:
+            retry_after = await before_ack(self.cooldowns.try_use, key, per)
+        else:
+            retry_after = self.cooldowns.try_use(key, per)
         if retry_after is not None:
             raise app_commands.CommandOnCooldown(app_commands.Cooldown(1, per), retry_after)
 

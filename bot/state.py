@@ -1,11 +1,13 @@
-"""The bot's own small store (`data_dir/bot.sqlite`), separate from the article index.
+"""The bot's own small store, separate from the article index.
 
 It holds what only the bot cares about: each server's answer channels and cooldown, and the
 question behind each answer message so a reply to it can be read as a follow-up.
 
-Server settings are read on every message, so they are cached in memory and reads never
-touch the disk; writes go to sqlite first, then to the cache. All methods are thread-safe,
-so the bot can call the writing ones through `asyncio.to_thread`.
+`BotState` is what the bot needs of it; `SqliteBotState` (`data_dir/bot.sqlite`, one
+process) is the default and `bot.pg.state.PgBotState` the one several processes share.
+Server settings are read on every message, so both cache them in memory and `guild()` never
+touches the database (it runs on the event loop); every other method may block and is
+called through `asyncio.to_thread`. All methods are thread-safe.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Protocol
 
 # Follow-ups to answers older than this are treated as fresh questions; keeps the table small.
 ANSWER_CONTEXT_MAX_AGE_SECONDS = 7 * 24 * 3600
@@ -56,7 +59,32 @@ class AnswerContext:
     question_id: int | None
 
 
-class BotState:
+class BotState(Protocol):
+    def guild(self, guild_id: int) -> GuildSettings:
+        """The server's settings, from memory (never blocks)."""
+        ...
+
+    def set_cooldown(self, guild_id: int, seconds: float | None) -> None: ...
+
+    def add_answer_channel(self, guild_id: int, channel_id: int) -> None: ...
+
+    def remove_answer_channel(self, guild_id: int, channel_id: int) -> bool: ...
+
+    def clear_answer_channels(self, guild_id: int) -> None: ...
+
+    def remember_answer(self, message_id: int, *, question: str, question_id: int | None,
+                        guild_id: int | None, channel_id: int | None,
+                        now: float | None = None) -> None: ...
+
+    def answer_context(self, message_id: int, *,
+                       now: float | None = None) -> AnswerContext | None: ...
+
+    def close(self) -> None: ...
+
+
+class SqliteBotState:
+    """`data_dir/bot.sqlite`: writes go to sqlite first, then to the cache."""
+
     def __init__(self, connection: sqlite3.Connection) -> None:
         self._db = connection
         self._lock = threading.Lock()
@@ -64,7 +92,7 @@ class BotState:
         self._load_guilds()
 
     @classmethod
-    def open(cls, path: Path | str) -> BotState:
+    def open(cls, path: Path | str) -> SqliteBotState:
         """Open (creating if needed) the store; ":memory:" works for tests."""
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)

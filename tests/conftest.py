@@ -80,3 +80,26 @@ def postgres_url(postgres_server: str) -> Iterator[str]:
     yield urlsplit(postgres_server)._replace(path=f"/{name}").geturl()
     with psycopg.connect(postgres_server, autocommit=True) as admin:
         admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def pg_database(postgres_url: str):
+    """An open `index.pg.database.Database` on a fresh database (closed afterwards)."""
+    from index.pg.database import Database
+
+    database = Database.open(postgres_url)
+    yield database
+    database.close()
+
+
+def block_database(admin_url: str, url: str, *, blocked: bool) -> None:
+    """An outage of one test database (the server stays up for the others): blocked=True
+    refuses new connections and ends every open one; False lets them in again."""
+    import psycopg
+
+    name = urlsplit(url).path.lstrip("/")
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS {str(not blocked).lower()}")
+        if blocked:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                          "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))

@@ -15,6 +15,7 @@ from bot.feedback.buttons import feedback_view
 from bot.options import limit_text_option
 from bot.render import answer_embed, plain_message
 from bot.services import Services
+from index.errors import DatabaseUnavailableError
 from index.library import normalise_question
 
 log = logging.getLogger(__name__)
@@ -26,13 +27,13 @@ class AskCog(commands.Cog):
         self.services = services
         limit_text_option(self.ask, "question", max_length=services.settings.max_question_chars)
 
-    def _check(self, text: str, *, guild_id: int | None, user_id: int) -> str:
+    async def _check(self, text: str, *, guild_id: int | None, user_id: int) -> str:
         """The member's question, normalised; raises QuestionError or CommandOnCooldown.
 
         A question that is too long is refused before it costs a cooldown turn.
         """
         asked = normalise_question(text, self.services.settings.max_question_chars)
-        self.services.check_cooldown(guild_id, user_id, "ask")
+        await self.services.check_cooldown(guild_id, user_id, "ask")
         return asked
 
     async def _ask(
@@ -73,7 +74,8 @@ class AskCog(commands.Cog):
     ) -> None:
         # Cheap checks first, so their errors are the (ephemeral) first response; then
         # defer, because the search may take longer than the 3 s Discord allows.
-        asked = self._check(question, guild_id=interaction.guild_id, user_id=interaction.user.id)
+        asked = await self._check(question, guild_id=interaction.guild_id,
+                                  user_id=interaction.user.id)
         await interaction.response.defer(ephemeral=private, thinking=True)
         result = await self._ask(asked, guild_id=interaction.guild_id, user_id=interaction.user.id)
         embed = answer_embed(result.answer, asked=asked, footer=None if private else FOLLOW_UP_HINT)
@@ -92,17 +94,21 @@ class AskCog(commands.Cog):
         if not any(user.id == me.id for user in message.mentions):
             return
         replied_to = message.reference.message_id if message.reference else None
-        context = (
-            await asyncio.to_thread(self.services.state.answer_context, replied_to)
-            if replied_to is not None
-            else None
-        )
+        try:
+            context = (
+                await asyncio.to_thread(self.services.state.answer_context, replied_to)
+                if replied_to is not None
+                else None
+            )
+        except DatabaseUnavailableError as error:  # they asked the bot: say why it can't
+            await self._reply_error(message, error)
+            return
         # Follow-ups continue a conversation wherever the answer is; fresh questions by
         # mention only in the server's answer channels, when it chose some.
         if context is None and not self._answers_in(message):
             return
         try:
-            asked = self._check(
+            asked = await self._check(
                 message.content, guild_id=message.guild.id, user_id=message.author.id
             )
             result = await self._ask(

@@ -34,7 +34,7 @@ class SourcesCog(commands.Cog):
     @app_commands.describe(topic="A person, event or subject, e.g. Met Gala")
     async def sources(self, interaction: discord.Interaction, topic: str) -> None:
         topic = normalise_question(topic, self.services.settings.max_question_chars)
-        self.services.check_cooldown(interaction.guild_id, interaction.user.id, "sources")
+        await self.services.check_cooldown(interaction.guild_id, interaction.user.id, "sources")
         await interaction.response.defer(thinking=True)
         hits = await self.services.run_search(
             find_sources, self.services.library, topic, guild_id=interaction.guild_id

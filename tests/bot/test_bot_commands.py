@@ -14,7 +14,7 @@ from discord.ext import commands
 from bot.client import ShardedSpotlightBot, SpotlightBot
 from bot.feedback.buttons import THANKS, FeedbackButton, feedback_view
 from bot.settings import Settings
-from bot.state import BotState
+from bot.state import SqliteBotState
 from index.embedder import FakeEmbedder
 from index.library import Library
 
@@ -26,7 +26,7 @@ MODERATOR_GROUPS = {"library", "settings", "feeds"}
 async def bot(tmp_path):
     library = Library.open(tmp_path / "index", FakeEmbedder(), create=True)
     spotlight = SpotlightBot(settings=Settings(data_dir=tmp_path), library=library,
-                             state=BotState.open(":memory:"), sync_commands=False)
+                             state=SqliteBotState.open(":memory:"), sync_commands=False)
     await spotlight.setup_hook()
     yield spotlight
     await spotlight.close()

@@ -9,7 +9,7 @@ from bot.cooldowns import MemberCooldowns
 from bot.errors import describe_error
 from bot.services import Services
 from bot.settings import Settings
-from bot.state import BotState
+from bot.state import SqliteBotState
 
 
 class Clock:
@@ -61,8 +61,8 @@ def test_expired_entries_are_swept():
 
 
 def make_services(**settings) -> Services:
-    return Services(settings=Settings(**settings), library=None, state=BotState.open(":memory:"),
-                    cooldowns=MemberCooldowns(Clock()))
+    return Services(settings=Settings(**settings), library=None,
+                    state=SqliteBotState.open(":memory:"), cooldowns=MemberCooldowns(Clock()))
 
 
 def test_server_choice_overrides_the_default():
@@ -73,11 +73,11 @@ def test_server_choice_overrides_the_default():
     assert services.cooldown_for(2) == 10
 
 
-def test_check_cooldown_raises_with_the_wait_and_a_clear_message():
+async def test_check_cooldown_raises_with_the_wait_and_a_clear_message():
     services = make_services(cooldown_seconds=30)
-    services.check_cooldown(1, 42, "ask")
-    services.check_cooldown(1, 42, "sources")  # another command keeps its own turn
+    await services.check_cooldown(1, 42, "ask")
+    await services.check_cooldown(1, 42, "sources")  # another command keeps its own turn
     with pytest.raises(app_commands.CommandOnCooldown) as caught:
-        services.check_cooldown(1, 42, "ask")
+        await services.check_cooldown(1, 42, "ask")
     assert caught.value.retry_after == pytest.approx(30)
     assert describe_error(caught.value).message == "Slow down — try again in 30 s."

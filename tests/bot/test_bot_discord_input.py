@@ -10,7 +10,7 @@ import pytest
 from bot.client import SpotlightBot
 from bot.library.cog import PASTE_TEXT_ID, PASTE_TITLE_ID, PASTE_URL_ID
 from bot.options import STRING_OPTION_MAX
-from bot.state import BotState
+from bot.state import SqliteBotState
 from index.library import Library
 from tests.bot.conftest import Server, bot_settings
 from tests.fakediscord import ClientWouldNotSend, FakeDiscord
@@ -73,7 +73,7 @@ async def test_a_limit_above_discords_is_capped_and_bots_do_not_share_limits(
         tmp_path: Path, fake_discord: FakeDiscord, small_library: Library) -> None:
     bots = [SpotlightBot(settings=bot_settings(fake_discord, tmp_path / str(chars),
                                                max_question_chars=chars),
-                         library=small_library, state=BotState.open(":memory:"),
+                         library=small_library, state=SqliteBotState.open(":memory:"),
                          sync_commands=False)
             for chars in (10_000, 120)]
     for bot in bots:

@@ -10,7 +10,7 @@ from discord import app_commands
 
 from bot.errors import UserFacingError, describe_error, report_error
 from corpus.errors import CorpusError
-from index.errors import EmptyIndexError, QuestionError
+from index.errors import DatabaseUnavailableError, EmptyIndexError, QuestionError
 
 
 @pytest.mark.parametrize(("error", "message"), [
@@ -23,6 +23,10 @@ from index.errors import EmptyIndexError, QuestionError
     (app_commands.NoPrivateMessage(), "This command only works in a server."),
     (app_commands.CommandOnCooldown(app_commands.Cooldown(1, 10), 2.2),
      "Slow down — try again in 3 s."),
+    # The database's address (in the error, for the log) is never shown to a member.
+    (DatabaseUnavailableError(
+        "The database at postgresql://spotlight:***@db.internal/spotlight is unavailable"),
+     "The library is unavailable right now; try again in a minute."),
 ])
 def test_known_errors_become_one_clear_line(error, message):
     reply = describe_error(error)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bot.client import SpotlightBot
 from bot.services import Services
-from bot.state import BotState
+from bot.state import SqliteBotState
 from corpus.records import Article
 from index.batching import BatchingEmbedder
 from index.embedder import FakeEmbedder
@@ -79,7 +79,7 @@ class CountingLibrary:
 
 async def test_run_search_uses_at_most_ask_workers_threads(tmp_path: Path) -> None:
     settings = bot_settings(FakeDiscord(), tmp_path, ask_workers=WORKERS)
-    services = Services(settings=settings, library=None, state=BotState.open(":memory:"))
+    services = Services(settings=settings, library=None, state=SqliteBotState.open(":memory:"))
     counter = InFlight(gate_at=WORKERS)
 
     def blocking(n: int) -> int:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from bot.state import ANSWER_CONTEXT_MAX_AGE_SECONDS, BotState, GuildSettings
+from bot.state import ANSWER_CONTEXT_MAX_AGE_SECONDS, GuildSettings, SqliteBotState
 
 
 def test_server_settings_survive_a_restart(tmp_path):
     path = tmp_path / "bot.sqlite"
-    state = BotState.open(path)
+    state = SqliteBotState.open(path)
     state.add_answer_channel(1, 10)
     state.add_answer_channel(1, 11)
     state.add_answer_channel(2, 20)
@@ -16,7 +16,7 @@ def test_server_settings_survive_a_restart(tmp_path):
     state.set_cooldown(1, 30.0)
     state.close()
 
-    reopened = BotState.open(path)
+    reopened = SqliteBotState.open(path)
     assert reopened.guild(1) == GuildSettings(
         cooldown_seconds=30.0, answer_channels=frozenset({10})
     )
@@ -26,17 +26,17 @@ def test_server_settings_survive_a_restart(tmp_path):
     reopened.set_cooldown(1, None)
     assert reopened.guild(1) == GuildSettings()
     reopened.close()
-    assert BotState.open(path).guild(1) == GuildSettings()
+    assert SqliteBotState.open(path).guild(1) == GuildSettings()
 
 
 def test_store_uses_wal(tmp_path):
-    state = BotState.open(tmp_path / "bot.sqlite")
+    state = SqliteBotState.open(tmp_path / "bot.sqlite")
     assert state._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     state.close()
 
 
 def test_answer_context_round_trip_and_expiry():
-    state = BotState.open(":memory:")
+    state = SqliteBotState.open(":memory:")
     state.remember_answer(500, question="why was Kim criticized?", question_id=7, guild_id=1,
                           channel_id=2, now=1000.0)
     context = state.answer_context(500, now=1001.0)
@@ -47,7 +47,7 @@ def test_answer_context_round_trip_and_expiry():
 
 
 def test_old_answers_are_pruned_on_write():
-    state = BotState.open(":memory:")
+    state = SqliteBotState.open(":memory:")
     state.remember_answer(1, question="old", question_id=None, guild_id=None, channel_id=None,
                           now=0.0)
     state.remember_answer(2, question="new", question_id=None, guild_id=None, channel_id=None,
