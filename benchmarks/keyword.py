@@ -110,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if folder is None:
         sys.exit(f"No cached {args.tier} tier: run benchmarks/speed.py --tiers {args.tier}")
     library = Library.open(folder, make_embedder(args.backend, cache_dir=CACHE_DIR / "models"))
-    store = library._store
+    store = library.storage.store
     counts = TermCounts(store)
     questions = [q for q in load_questions() if q.answerable]
     texts = [q.text for q in questions]

@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from index.pg.urls import is_database_url
+
 T = TypeVar("T")
 
 DEFAULT_MAX_QUESTION_CHARS = 500
@@ -33,6 +35,9 @@ class LLMConfig:
 class LibraryConfig:
     max_question_chars: int = DEFAULT_MAX_QUESTION_CHARS
     llm: LLMConfig | None = None
+    # SPOTLIGHT_DATABASE_URL: the library lives in PostgreSQL (several processes share
+    # it); None keeps it in the embedded index folder. Holds a password: never logged.
+    database_url: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> LibraryConfig:
@@ -53,6 +58,7 @@ class LibraryConfig:
             max_question_chars=values.get(
                 "SPOTLIGHT_MAX_QUESTION_CHARS", positive_int, DEFAULT_MAX_QUESTION_CHARS),
             llm=llm,
+            database_url=values.get("SPOTLIGHT_DATABASE_URL", database_url, None, secret=True),
         )
 
 
@@ -62,14 +68,17 @@ class EnvReader:
     def __init__(self, env: Mapping[str, str]) -> None:
         self.env = env
 
-    def get(self, name: str, parse: Callable[[str], T], default: T) -> T:
+    def get(self, name: str, parse: Callable[[str], T], default: T, *,
+            secret: bool = False) -> T:
+        """`secret`: the value (a password, a URL holding one) is never echoed."""
         raw = self.env.get(name, "").strip()
         if not raw:
             return default
         try:
             return parse(raw)
         except ValueError as error:
-            # Never echo the value of a secret; none of the parsed variables is one.
+            if secret:
+                raise ValueError(f"{name} {error}") from None
             raise ValueError(f"{name} {error}, got {raw!r}") from None
 
 
@@ -111,6 +120,14 @@ def boolean(raw: str) -> bool:
     if lowered in _FALSE:
         return False
     raise ValueError("must be true or false")
+
+
+def database_url(raw: str) -> str:
+    """A PostgreSQL URL (postgresql://user:password@host:5432/dbname)."""
+    if not is_database_url(raw):
+        raise ValueError("must be a postgresql:// URL such as "
+                         "postgresql://spotlight:PASSWORD@localhost:5432/spotlight")
+    return raw
 
 
 def _url(raw: str) -> str:

@@ -59,9 +59,12 @@ class Manifest:
             out.write("\n")
         os.replace(temp_name, folder / MANIFEST_NAME)
 
-    def check_compatible(self, folder: Path, model_name: str, model_sha256: str, dim: int,
-                         backend: str | None = None) -> None:
-        rebuild = f"Rebuild it: `python -m index build --rebuild --index {folder} --corpus PATH`."
+    def check_compatible(self, folder: Path | str, model_name: str, model_sha256: str, dim: int,
+                         backend: str | None = None, *, rebuild: str | None = None) -> None:
+        """`folder` names the index in messages (a folder, or a database's URL), and
+        `rebuild` says how to rebuild it (the default: the folder's build command)."""
+        rebuild = rebuild or (
+            f"Rebuild it: `python -m index build --rebuild --index {folder} --corpus PATH`.")
         self._check_backend(folder, model_sha256, backend, rebuild)
         if not OLDEST_UPGRADABLE_VERSION <= self.format_version <= FORMAT_VERSION:
             raise IndexMismatchError(
@@ -76,7 +79,7 @@ class Manifest:
                 f"compare. {rebuild}"
             )
 
-    def _check_backend(self, folder: Path, model_sha256: str, backend: str | None,
+    def _check_backend(self, folder: Path | str, model_sha256: str, backend: str | None,
                        rebuild: str) -> None:
         """Same weights, vectors from another backend (int8 beside fp32, or another int8
         recipe): refused, naming both, unless the two give the same vectors to float

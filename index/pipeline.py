@@ -27,9 +27,10 @@ from index.parts import (
     Retriever,
 )
 from index.ranking import drop_near_duplicates
+from index.records import EvidenceRow, PassageRow
 from index.results import Answer, Hit
 from index.signals import QuestionTerms
-from index.store import EvidenceRow, PassageRow, Store
+from index.storage import PassageSource
 
 # How many passages each retriever hands to fusion: deep enough that an article ranked
 # well by one method alone still reaches the top after fusion.
@@ -50,7 +51,7 @@ class _TermStatistics:
     """Document frequencies of question words within a scope, cached per generation:
     a name like "kim" is asked about again and again."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: PassageSource) -> None:
         self._store = store
         self._generation = -1
         self._cache: dict[tuple[tuple[str, ...], str], int] = {}
@@ -66,7 +67,7 @@ class _TermStatistics:
         def frequency(word: str) -> int:
             key = (scopes, word)
             if key not in cache:
-                cache[key] = self._store.document_frequency(f'"{word}"', scopes)
+                cache[key] = self._store.document_frequency(word, scopes)
             return cache[key]
 
         return frequency
@@ -100,8 +101,8 @@ def _evidence_passage(rank: int, score: float, row: EvidenceRow) -> EvidencePass
 
 
 class Pipeline:
-    def __init__(self, store: Store, dim: int, retrievers: Sequence[Retriever], fusion: Fusion,
-                 answerer: Answerer, answerability: Answerability,
+    def __init__(self, store: PassageSource, dim: int, retrievers: Sequence[Retriever],
+                 fusion: Fusion, answerer: Answerer, answerability: Answerability,
                  reranker: Reranker | None = None) -> None:
         self._store = store
         self._dim = dim

@@ -9,16 +9,30 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
+from index.records import (
+    GLOBAL_SCOPE,
+    ArticleWrite,
+    EvidenceRow,
+    NewPassage,
+    PassageRow,
+    StoredArticle,
+    locate_sentences,
+    scope_of,
+    utc_now,
+    visible_scopes,
+)
 from index.results import ArticleInfo, QuestionStats
 from index.sqlite import ThreadConnections
+from index.terms import fts_phrase
 
-GLOBAL_SCOPE = "global"
+# The records moved to index/records.py (every backend shares them); importing them from
+# here still works.
+__all__ = ["GLOBAL_SCOPE", "EvidenceRow", "NewPassage", "PassageRow", "Store", "StoredArticle",
+           "locate_sentences", "scope_of", "utc_now", "visible_scopes"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -73,75 +87,8 @@ CREATE TABLE IF NOT EXISTS feedback (
 """
 
 
-def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def scope_of(guild_id: int | None) -> str:
-    return GLOBAL_SCOPE if guild_id is None else str(guild_id)
-
-
-def visible_scopes(guild_id: int | None) -> tuple[str, ...]:
-    """A guild sees the global articles and its own; the operator sees the global ones."""
-    return (GLOBAL_SCOPE,) if guild_id is None else (GLOBAL_SCOPE, str(guild_id))
-
-
 def _placeholders(values: Sequence[object]) -> str:
     return ",".join("?" * len(values))
-
-
-@dataclass(frozen=True)
-class StoredArticle:
-    id: str
-    scope: str
-    key: str
-    origin: str
-    content_hash: str
-    metadata: tuple[str, str, str | None, str | None]  # title, source, url, date
-
-
-@dataclass(frozen=True)
-class NewPassage:
-    position: int
-    text: str
-    vector: np.ndarray
-    sentence_spans: list[tuple[int, int]]
-    sentence_vectors: np.ndarray  # (len(sentence_spans), dim)
-
-
-@dataclass(frozen=True)
-class PassageRow:
-    id: int
-    article_id: str
-    position: int
-    text: str
-    title: str
-    source: str
-    url: str | None
-    date: str | None
-
-
-@dataclass(frozen=True)
-class EvidenceRow:
-    """A passage with what the answerer needs: its vector and its sentences' vectors."""
-
-    passage: PassageRow
-    vector: np.ndarray
-    sentence_spans: list[tuple[int, int]]
-    sentence_vectors: np.ndarray | None  # None: stored before sentence vectors existed
-
-
-def locate_sentences(text: str, sentences: Sequence[str]) -> list[tuple[int, int, int]]:
-    """(index in `sentences`, start, end) of each sentence found in `text`, searched in
-    order; a sentence not found verbatim is left out."""
-    found: list[tuple[int, int, int]] = []
-    at = 0
-    for index, sentence in enumerate(sentences):
-        start = text.find(sentence, at)
-        if start >= 0:
-            at = start + len(sentence)
-            found.append((index, start, at))
-    return found
 
 
 class Store(ThreadConnections):
@@ -230,6 +177,28 @@ class Store(ThreadConnections):
             "updated_at = excluded.updated_at",
             (article_id, scope, key, origin, title, source, url, date, content_hash, now, now),
         )
+
+    def write(self, articles: Sequence[ArticleWrite],
+              removed: Sequence[str] = ()) -> tuple[list[int], list[int]]:
+        """One transaction: each article's record, its new passages replacing its old ones,
+        then the `removed` articles gone. Returns (passage ids deleted, passage ids added,
+        in the order of the articles' passages)."""
+        with self.transaction() as db:
+            stale = Store.delete_passages_of(
+                db, [write.article_id for write in articles if write.passages is not None])
+            added: list[int] = []
+            for write in articles:
+                article = write.article
+                Store.upsert_article(db, write.article_id, write.scope, write.origin,
+                                     article.key, article.title, article.source, article.url,
+                                     article.date, article.content_hash)
+                if write.passages:
+                    added += Store.insert_passages(db, write.article_id, write.scope,
+                                                   article.title, write.passages)
+            if removed:
+                stale += Store.delete_articles(db, removed)
+            Store.bump_generation(db)
+        return stale, added
 
     @staticmethod
     def delete_passages_of(db: sqlite3.Connection, article_ids: Sequence[str]) -> list[int]:
@@ -428,8 +397,9 @@ class Store(ThreadConnections):
         )
         return [(row[0], -row[1]) for row in rows]
 
-    def document_frequency(self, match: str, scopes: Sequence[str]) -> int:
-        """Passages in `scopes` matching an FTS5 expression."""
+    def document_frequency(self, word: str, scopes: Sequence[str]) -> int:
+        """Passages in `scopes` holding `word` (stemmed as the keyword index stems)."""
+        match = fts_phrase(word)
         if not self.has_passages_outside(scopes):
             row = self.db.execute(
                 "SELECT COUNT(*) FROM passages_fts WHERE passages_fts MATCH ?", (match,))

@@ -70,9 +70,14 @@ def stems(text: str) -> set[str]:
     return set(stem_words(content_words(text)))
 
 
+def fts_phrase(word: str) -> str:
+    """One word as an FTS5 phrase: quoted, so it is never syntax (a word holds no quote)."""
+    return f'"{word}"'
+
+
 def fts_query(text: str) -> str | None:
     """An FTS5 MATCH expression: any content word, each quoted so it is never syntax."""
     terms = content_words(text)
     if not terms:
         return None
-    return " OR ".join(f'"{term}"' for term in terms)
+    return " OR ".join(fts_phrase(term) for term in terms)

@@ -9,28 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from urllib.parse import urlsplit
 
 import psycopg
 from pgvector.psycopg import register_vector
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from index.errors import DatabaseUnavailableError
+from index.pg.urls import URL_SCHEMES, is_database_url, redact
 
-URL_SCHEMES = ("postgresql", "postgres")
-
-
-def is_database_url(value: str) -> bool:
-    return urlsplit(value).scheme in URL_SCHEMES
-
-
-def redact(url: str) -> str:
-    """The URL without its password, for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return parts._replace(netloc=netloc).geturl()
+__all__ = ["URL_SCHEMES", "Database", "is_database_url", "redact"]
 
 
 def _unavailable(url: str, error: Exception) -> DatabaseUnavailableError:

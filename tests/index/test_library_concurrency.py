@@ -69,7 +69,7 @@ def test_threaded_guild_writes_and_reads_never_show_a_foreign_article(
     assert errors == []
     assert foreign == []
     assert library.count_articles(guild_id=GUILDS[0], own_only=True) == 8
-    assert library.info().dense_vectors == library._store.total("passages")
+    assert library.info().dense_vectors == library.storage.store.total("passages")
     library.close()
 
 
@@ -103,7 +103,7 @@ def test_two_writer_processes_on_one_folder_store_each_passage_once(
     writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(folder)]) for _ in range(2)]
     assert [writer.wait(timeout=120) for writer in writers] == [0, 0]
     library = Library.open(folder, fake_embedder)
-    store = library._store
+    store = library.storage.store
     assert store.total("articles") == 40
     assert store.total("passages") == 40
     duplicates = store.db.execute(

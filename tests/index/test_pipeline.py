@@ -46,8 +46,8 @@ class OnlyChef:
         self.library = library
 
     def retrieve(self, query: Query, k: int) -> Ranking:
-        ids = self.library._store.passage_ids_in(query.scopes)
-        rows = self.library._store.passages(ids.tolist(), query.scopes)
+        ids = self.library.storage.store.passage_ids_in(query.scopes)
+        rows = self.library.storage.store.passages(ids.tolist(), query.scopes)
         return [(pid, 1.0) for pid, row in rows.items() if row.source == "chef.txt"][:k]
 
 
@@ -144,14 +144,14 @@ def test_a_format_1_index_is_upgraded_in_place_with_sentence_vectors(
     library: Library, fake_embedder: FakeEmbedder
 ) -> None:
     before = library.ask("who praised the broth?")
-    store = library._store
+    store = library.storage.store
     with store.transaction() as db:
         db.execute("UPDATE passages SET sentence_spans = NULL, sentence_vectors = NULL")
     library.close()
     path = library.folder / MANIFEST_NAME
     path.write_text(json.dumps({**json.loads(path.read_text()), "format_version": 1}))
     upgraded = Library.open(library.folder, fake_embedder)
-    missing = upgraded._store.passages_without_sentences(10)
+    missing = upgraded.storage.store.passages_without_sentences(10)
     assert missing == []
     assert json.loads(path.read_text())["format_version"] == 2
     after = upgraded.ask("who praised the broth?")
