@@ -112,15 +112,14 @@ def close_library(library) -> None:
 def run_discord(settings: Settings, library) -> int:
     """Serve Discord until stopped: 0 on Ctrl+C or SIGTERM, 2 for a wrong token, 3 when
     Discord stayed unreachable for SPOTLIGHT_CONNECT_RETRIES retries."""
-    from bot.client import ShardedSpotlightBot, SpotlightBot
+    from bot.client import make_bot
 
-    bot_class = ShardedSpotlightBot if settings.sharded else SpotlightBot
     quiet_reconnect_logs()
 
     async def until_stopped() -> int:
         stop_on_sigterm(asyncio.current_task())
         return await serve(
-            lambda: bot_class(settings=settings, library=library),
+            lambda: make_bot(settings, library),
             settings.token or "",
             retries=settings.connect_retries,
             delays=retry_delays(),

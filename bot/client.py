@@ -124,3 +124,18 @@ class SpotlightBot(SpotlightMixin, commands.Bot):
 
 class ShardedSpotlightBot(SpotlightMixin, commands.AutoShardedBot):
     pass
+
+
+def make_bot(settings: Settings, library: Library, **kwargs: Any) -> commands.Bot:
+    """The bot for these settings' shards: SPOTLIGHT_SHARD_IDS of SPOTLIGHT_SHARD_COUNT (one
+    shard: a plain Bot identifying as it; several: AutoShardedBot running just those), else
+    every shard (AutoShardedBot asking Discord how many with SPOTLIGHT_SHARDED, else one)."""
+    ids, count = settings.shard_ids, settings.shard_count
+    if ids is not None and len(ids) == 1:
+        return SpotlightBot(settings=settings, library=library, shard_id=ids[0],
+                            shard_count=count, **kwargs)
+    if ids is not None:
+        return ShardedSpotlightBot(settings=settings, library=library, shard_ids=list(ids),
+                                   shard_count=count, **kwargs)
+    bot_class = ShardedSpotlightBot if settings.sharded else SpotlightBot
+    return bot_class(settings=settings, library=library, **kwargs)

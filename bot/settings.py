@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from index import paths
 from index.config import (
@@ -46,6 +47,10 @@ class Settings:
     allow_private_urls: bool = False
     log_level: str = "INFO"
     sharded: bool = False  # AutoShardedBot: needed past ~2,500 servers
+    # This process runs these shards of shard_count (several processes share the work and
+    # one database); both or neither. None: every shard (one, or Discord's count if sharded).
+    shard_ids: tuple[int, ...] | None = None
+    shard_count: int | None = None
     # Retries while Discord cannot be reached at start; None: forever (exit code 3 after).
     connect_retries: int | None = None
     llm: LLMConfig | None = None  # the optional model-written answers
@@ -104,6 +109,7 @@ class Settings:
             allow_private_urls=values.get("SPOTLIGHT_ALLOW_PRIVATE_URLS", boolean, False),
             log_level=log_level,
             sharded=values.get("SPOTLIGHT_SHARDED", boolean, False),
+            **_shards(values),
             connect_retries=values.get("SPOTLIGHT_CONNECT_RETRIES", _retries, None),
             llm=library.llm,
             ask_workers=values.get("SPOTLIGHT_ASK_WORKERS", positive_int, 4),
@@ -117,6 +123,33 @@ def _milliseconds(raw: str) -> float:
         return non_negative_float(raw)
     except ValueError:
         raise ValueError("must be a number of milliseconds, 0 or more") from None
+
+
+def _shards(values: EnvReader) -> dict[str, Any]:
+    """SPOTLIGHT_SHARD_IDS ("0,1", "0-3", "4-7,9") and SPOTLIGHT_SHARD_COUNT, both or neither,
+    every id below the count."""
+    ids = values.get("SPOTLIGHT_SHARD_IDS", _shard_ids, None)
+    count = values.get("SPOTLIGHT_SHARD_COUNT", positive_int, None)
+    if (ids is None) != (count is None):
+        raise ValueError("SPOTLIGHT_SHARD_IDS and SPOTLIGHT_SHARD_COUNT must be set together "
+                         "(e.g. SPOTLIGHT_SHARD_IDS=0-1 SPOTLIGHT_SHARD_COUNT=4)")
+    if ids is not None and count is not None and ids[-1] >= count:
+        raise ValueError(f"SPOTLIGHT_SHARD_IDS must be below SPOTLIGHT_SHARD_COUNT ({count}): "
+                         f"shards are numbered 0 to {count - 1}, got {ids[-1]}")
+    return {"shard_ids": ids, "shard_count": count}
+
+
+def _shard_ids(raw: str) -> tuple[int, ...]:
+    ids: set[int] = set()
+    for part in raw.replace(" ", "").split(","):
+        first, dash, last = part.partition("-")
+        if not first.isdigit() or (dash and not last.isdigit()):
+            raise ValueError("must be shard numbers and ranges such as 0,1 or 0-3 or 4-7,9")
+        low, high = int(first), int(last) if dash else int(first)
+        if high < low:
+            raise ValueError(f"has a range that goes down ({part})")
+        ids.update(range(low, high + 1))
+    return tuple(sorted(ids))
 
 
 def _snowflake(raw: str) -> int:

@@ -107,3 +107,29 @@ def test_burst_settings_default_and_read():
 def test_malformed_burst_settings_name_the_variable(name, value):
     with pytest.raises(ValueError, match=name):
         Settings.from_env({name: value})
+
+
+@pytest.mark.parametrize(("ids", "count", "expected"), [
+    ("0", "1", (0,)),
+    ("0,1", "2", (0, 1)),
+    ("0-3", "8", (0, 1, 2, 3)),
+    ("4-5, 7,5", "8", (4, 5, 7)),
+])
+def test_a_shard_range(ids, count, expected):
+    settings = Settings.from_env({"SPOTLIGHT_SHARD_IDS": ids, "SPOTLIGHT_SHARD_COUNT": count})
+    assert (settings.shard_ids, settings.shard_count) == (expected, int(count))
+    assert Settings.from_env({}).shard_ids is Settings.from_env({}).shard_count is None
+
+
+@pytest.mark.parametrize(("env", "complaint"), [
+    ({"SPOTLIGHT_SHARD_IDS": "0,1"}, "must be set together"),
+    ({"SPOTLIGHT_SHARD_COUNT": "2"}, "must be set together"),
+    ({"SPOTLIGHT_SHARD_IDS": "0-2", "SPOTLIGHT_SHARD_COUNT": "2"}, "numbered 0 to 1, got 2"),
+    ({"SPOTLIGHT_SHARD_IDS": "one", "SPOTLIGHT_SHARD_COUNT": "2"}, "SPOTLIGHT_SHARD_IDS must"),
+    ({"SPOTLIGHT_SHARD_IDS": "3-1", "SPOTLIGHT_SHARD_COUNT": "4"}, "goes down"),
+    ({"SPOTLIGHT_SHARD_IDS": "-1", "SPOTLIGHT_SHARD_COUNT": "4"}, "SPOTLIGHT_SHARD_IDS must"),
+    ({"SPOTLIGHT_SHARD_IDS": "0", "SPOTLIGHT_SHARD_COUNT": "0"}, "SPOTLIGHT_SHARD_COUNT must"),
+])
+def test_a_wrong_shard_range_says_what_is_wrong(env, complaint):
+    with pytest.raises(ValueError, match=complaint):
+        Settings.from_env(env)

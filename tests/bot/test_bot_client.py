@@ -1,0 +1,30 @@
+"""make_bot: the bot class and shard arguments a process runs with, from its settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.client import ShardedSpotlightBot, SpotlightBot, make_bot
+from bot.settings import Settings
+
+
+@pytest.mark.parametrize(("shards", "bot_class", "shard_ids", "shard_id", "shard_count"), [
+    ({}, SpotlightBot, None, None, None),
+    ({"sharded": True}, ShardedSpotlightBot, None, None, None),  # Discord says how many
+    ({"shard_ids": (1,), "shard_count": 2}, SpotlightBot, None, 1, 2),
+    ({"shard_ids": (2, 3), "shard_count": 4}, ShardedSpotlightBot, [2, 3], None, 4),
+])
+def test_the_process_runs_its_shards(tmp_path: Path, shards, bot_class, shard_ids, shard_id,
+                                     shard_count) -> None:
+    settings = Settings(data_dir=tmp_path, index_dir=tmp_path / "index", **shards)
+    bot = make_bot(settings, library=None)  # type: ignore[arg-type]
+    try:
+        assert type(bot) is bot_class
+        assert getattr(bot, "shard_ids", None) == shard_ids
+        assert bot.shard_count == shard_count
+        if shard_id is not None:
+            assert bot.shard_id == shard_id
+    finally:
+        bot.services.state.close()  # never started: nothing else is open
