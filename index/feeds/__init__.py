@@ -1,4 +1,5 @@
-"""Feed subscriptions kept current: state in the index folder, a polite poller, retention."""
+"""Feed subscriptions kept current: state beside the library (its index folder or its
+PostgreSQL database), a polite poller, retention."""
 
 from index.feeds.config import FeedConfig
 from index.feeds.poller import FeedPoller, NewArticle, PollResult

@@ -18,7 +18,8 @@ from index.config import LibraryConfig
 from index.embedder import Embedder
 from index.feeds.config import FeedConfig
 from index.feeds.service import Feeds
-from index.feeds.state import Feed, FeedStore, iso
+from index.feeds.sqlite_store import SqliteFeedStore
+from index.feeds.state import Feed, iso
 from index.library import Library
 
 
@@ -26,7 +27,7 @@ def manage(action: str, url: str | None, folder: Path, out: TextIO) -> int:
     if action in ("add", "remove") and not url:
         print(f"error: feeds {action} needs a URL", file=sys.stderr)
         return 2
-    store = FeedStore.for_index(folder)
+    store = SqliteFeedStore.for_index(folder)
     try:
         if action == "list":
             feeds = store.list("global")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from corpus.feeds import canonical_link
 from index.feeds.config import FeedConfig
 from index.feeds.poller import FeedPoller, PollResult
-from index.feeds.state import Feed, FeedStore
+from index.feeds.state import Feed, open_feed_store
 from index.library import Library
 from index.store import scope_of
 
@@ -17,7 +17,7 @@ class FeedError(ValueError):
 class Feeds:
     def __init__(self, library: Library, config: FeedConfig) -> None:
         self.config = config
-        self.store = FeedStore.for_index(library.folder)
+        self.store = open_feed_store(library)
         self.poller = FeedPoller(library, self.store, config)
         self.store.sync_config(
             [url for url in map(canonical_link, config.global_feeds) if url],
