@@ -46,12 +46,14 @@ def open_library(settings: Settings):  # -> index.library.Library (imported late
     import corpus
     from index.batching import batching
     from index.embedder import make_embedder
-    from index.library import Library
+    from index.library import open_library as open_backend
 
     # Questions arriving together are embedded in one model call (index/batching.py).
     embedder = batching(make_embedder(), max_batch=settings.embed_batch,
                         max_wait_ms=settings.embed_wait_ms)
-    library = Library.open(settings.index_dir, embedder, create=True, config=settings.library)
+    # PostgreSQL when SPOTLIGHT_DATABASE_URL is set (every process syncs the same corpus:
+    # writers take turns, and what is unchanged is not embedded again), else the folder.
+    library = open_backend(settings.library, embedder, folder=settings.index_dir, create=True)
     if not settings.corpus_dir.exists():
         print(f"{settings.corpus_dir} does not exist; serving the index as it is.")
         return library

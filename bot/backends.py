@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bot.cooldowns import Cooldowns, MemberCooldowns
+from bot.services import BEFORE_ACK_SECONDS
 from bot.settings import Settings
 from bot.state import BotState, SqliteBotState
 
@@ -27,4 +28,4 @@ def make_cooldowns(database: Database | None) -> Cooldowns:
         return MemberCooldowns()
     from bot.pg.cooldowns import PgCooldowns
 
-    return PgCooldowns(database)
+    return PgCooldowns(database, max_wait=BEFORE_ACK_SECONDS)

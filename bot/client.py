@@ -61,7 +61,7 @@ class SpotlightMixin:
         }
         options.update(kwargs)
         super().__init__(**options)
-        database = getattr(library, "database", None)  # PostgreSQL: shared by every process
+        database = library.database  # PostgreSQL (shared by every process), or None
         self.services = Services(
             settings=settings,
             library=library,

@@ -54,6 +54,9 @@ class Settings:
     # Retries while Discord cannot be reached at start; None: forever (exit code 3 after).
     connect_retries: int | None = None
     llm: LLMConfig | None = None  # the optional model-written answers
+    # SPOTLIGHT_DATABASE_URL: the library, server settings, cooldowns and feeds in
+    # PostgreSQL, shared by every process; None: files under data_dir. Holds a password.
+    database_url: str | None = field(default=None, repr=False)
     # Bursts: questions are searched and answered by at most this many threads at once
     # (the rest wait their turn, off the event loop), and questions arriving together are
     # embedded in one model call of at most embed_batch (1: off), the first waiting at
@@ -65,7 +68,8 @@ class Settings:
     @property
     def library(self) -> LibraryConfig:
         """What the index needs of these settings: the same limits the cogs check with."""
-        return LibraryConfig(max_question_chars=self.max_question_chars, llm=self.llm)
+        return LibraryConfig(max_question_chars=self.max_question_chars, llm=self.llm,
+                             database_url=self.database_url)
 
     @property
     def state_path(self) -> Path:
@@ -112,6 +116,7 @@ class Settings:
             **_shards(values),
             connect_retries=values.get("SPOTLIGHT_CONNECT_RETRIES", _retries, None),
             llm=library.llm,
+            database_url=library.database_url,
             ask_workers=values.get("SPOTLIGHT_ASK_WORKERS", positive_int, 4),
             embed_batch=values.get("SPOTLIGHT_EMBED_BATCH", positive_int, 16),
             embed_wait_ms=values.get("SPOTLIGHT_EMBED_WAIT_MS", _milliseconds, 2.0),

@@ -10,8 +10,10 @@ test passes its own.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Hashable
 
+from index.errors import DatabaseUnavailableError
 from index.pg.database import Database
 
 # Sweep expired rows after this many granted uses in this process (bounded table).
@@ -44,9 +46,14 @@ class PgCooldowns:
 
     blocking = True
 
-    def __init__(self, database: Database, clock: Callable[[], float] | None = None) -> None:
+    def __init__(self, database: Database, clock: Callable[[], float] | None = None, *,
+                 max_wait: float | None = None) -> None:
         self._database = database
         self._clock = clock
+        # Past this many seconds waiting for the database the caller has given up (and told
+        # the member the library is unavailable): the use is then not recorded when the
+        # database comes back, or the member would find their turn spent.
+        self._max_wait = max_wait
         self._granted = 0
         self._lock = threading.Lock()
 
@@ -54,7 +61,10 @@ class PgCooldowns:
         if per <= 0:
             return None
         now = self._clock() if self._clock is not None else None
+        asked = time.monotonic()
         with self._database.transaction() as connection:
+            if self._max_wait is not None and time.monotonic() - asked > self._max_wait:
+                raise DatabaseUnavailableError("The database answered too late to count a use")
             granted, now, previous = connection.execute(
                 _TRY_USE, {"key": key_text(key), "per": per, "now": now}).fetchone()
         if granted:

@@ -27,8 +27,9 @@ import psycopg
 
 from index.errors import DatabaseUnavailableError
 from index.feeds.state import FEED_COLUMNS, EntryRecord, Feed, SeenEntry, feed_from_row, iso
-from index.pg.database import Database, redact
+from index.pg.database import Database
 from index.pg.migrations import Migration, migrate
+from index.pg.urls import redact
 
 COMPONENT = "feeds"
 # The first key of every feed poller's liveness lock (pg_advisory_lock(class, owner)).

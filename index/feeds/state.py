@@ -170,7 +170,7 @@ class FeedStore(Protocol):
 
 def open_feed_store(library: Library) -> FeedStore:
     """The library's backend: its PostgreSQL database, else its index folder."""
-    database = getattr(library, "database", None)
+    database = library.database
     if database is None:
         from index.feeds.sqlite_store import SqliteFeedStore
 

@@ -17,7 +17,7 @@ import psycopg
 from psycopg import sql
 
 from index.errors import DatabaseUnavailableError
-from index.pg.database import redact
+from index.pg.urls import redact
 
 log = logging.getLogger(__name__)
 # How long one wait for notifications lasts: how soon close() is noticed.

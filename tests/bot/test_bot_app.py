@@ -13,6 +13,7 @@ from bot.client import SpotlightBot
 
 class StubLibrary:
     closed = False
+    database = None  # embedded
 
     def ask(self, question, *, guild_id=None):
         raise AssertionError("not asked in these tests")

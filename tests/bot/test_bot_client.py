@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -19,7 +20,8 @@ from bot.settings import Settings
 def test_the_process_runs_its_shards(tmp_path: Path, shards, bot_class, shard_ids, shard_id,
                                      shard_count) -> None:
     settings = Settings(data_dir=tmp_path, index_dir=tmp_path / "index", **shards)
-    bot = make_bot(settings, library=None)  # type: ignore[arg-type]
+    embedded = SimpleNamespace(database=None)  # a library on files: state in bot.sqlite
+    bot = make_bot(settings, library=embedded)  # type: ignore[arg-type]
     try:
         assert type(bot) is bot_class
         assert getattr(bot, "shard_ids", None) == shard_ids

@@ -105,6 +105,7 @@ def test_the_log_filter_keeps_the_line_and_drops_the_traceback():
 
 class StubLibrary:
     closed = False
+    database = None  # embedded
 
     def close(self) -> None:
         self.closed = True

@@ -133,3 +133,14 @@ def test_a_shard_range(ids, count, expected):
 def test_a_wrong_shard_range_says_what_is_wrong(env, complaint):
     with pytest.raises(ValueError, match=complaint):
         Settings.from_env(env)
+
+
+def test_one_database_url_for_the_library_and_the_bot_never_shown():
+    url = "postgresql://spotlight:hunter2@db.internal:5432/spotlight"
+    settings = Settings.from_env({"SPOTLIGHT_DATABASE_URL": url})
+    assert settings.database_url == settings.library.database_url == url
+    assert "hunter2" not in repr(settings) and "hunter2" not in repr(settings.library)
+    assert Settings.from_env({}).library.database_url is None
+    with pytest.raises(ValueError, match="SPOTLIGHT_DATABASE_URL") as caught:
+        Settings.from_env({"SPOTLIGHT_DATABASE_URL": "mysql://root:hunter2@db/x"})
+    assert "hunter2" not in str(caught.value)
