@@ -22,6 +22,7 @@ from bot.feeds.render import check_message, feeds_embed, subscribed_message
 from bot.library.ingest import check_url
 from bot.render import truncate
 from bot.services import Services
+from index.errors import DatabaseUnavailableError
 from index.feeds import FeedError, Feeds, PollResult
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,8 @@ class FeedsCog(commands.GroupCog, group_name="feeds", group_description="Follow 
                 await self._announce(results)
             except asyncio.CancelledError:
                 raise
+            except DatabaseUnavailableError as error:  # an outage: one line, no traceback
+                log.warning("Feed poll round skipped (%s); trying again in %.0f s", error, wait)
             except Exception:  # one bad round must never end the poller
                 log.exception("Feed poll round failed; trying again in %.0f s", wait)
             await asyncio.sleep(wait)
