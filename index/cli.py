@@ -1,4 +1,6 @@
-"""`python -m index build|add|remove|info|search|ask`: the whole engine without Discord."""
+"""`python -m index build|add|remove|info|search|ask|migrate|export`: the whole engine
+without Discord, on the index folder or, with `--database-url` (or
+SPOTLIGHT_DATABASE_URL), on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
@@ -19,11 +22,11 @@ from tqdm import tqdm
 from corpus import load_path
 from corpus.errors import CorpusError
 from corpus.records import LoadReport
-from index.config import LibraryConfig
+from index.config import LibraryConfig, database_url
 from index.embedder import Embedder, make_embedder, resolve_backend
 from index.errors import IndexError_, QuestionError
 from index.feeds import cli as feed_commands
-from index.library import Library
+from index.library import Library, open_library
 from index.paths import default_index_dir
 from index.results import AddReport, Answer, Hit
 
@@ -35,16 +38,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+    def command(name: str, help_text: str, *, database: bool = True) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text)
         sub.add_argument("--index", type=Path, default=None,
                          help="index folder (default: $SPOTLIGHT_INDEX_DIR or data/index)")
+        if database:
+            sub.add_argument("--database-url", metavar="URL", default=None,
+                             help="the library in PostgreSQL instead of the index folder "
+                                  "(default: $SPOTLIGHT_DATABASE_URL)")
         return sub
 
     build = command("build", "Index a corpus folder or file; unchanged articles are skipped.")
     build.add_argument("--corpus", type=Path, required=True, help="folder or file of articles")
     build.add_argument("--rebuild", action="store_true",
-                       help="start from an empty index (after a model change)")
+                       help="start from an empty index (after a model change); on PostgreSQL "
+                            "the library is emptied first (questions are kept)")
     add = command("add", "Add articles from a file or folder, keeping what is there.")
     add.add_argument("path", type=Path)
     remove = command("remove", "Remove an article by its id (see `search` or `info`).")
@@ -69,6 +77,14 @@ def _parser() -> argparse.ArgumentParser:
     watch.add_argument("--interval", type=float, default=None, metavar="SECONDS",
                        help="poll each feed this often (default $SPOTLIGHT_FEED_INTERVAL_MINUTES"
                             " or 15 min; never below the minimum nor the feed's TTL)")
+    command("migrate", "Bring the PostgreSQL schema up to date (library and feeds).")
+    export = command("export", "Copy the library, vectors included (no re-embedding), from "
+                               "the index folder into PostgreSQL or back.", database=False)
+    direction = export.add_mutually_exclusive_group(required=True)
+    direction.add_argument("--to", metavar="URL",
+                           help="copy the index folder into this database (its library empty)")
+    direction.add_argument("--from", dest="source", metavar="URL",
+                           help="copy this database's library into the index folder (new)")
     return parser
 
 
@@ -101,7 +117,7 @@ def _load(path: Path) -> LoadReport:
     return loaded
 
 
-def _summary(verb: str, folder: Path, loaded: LoadReport, report: AddReport,
+def _summary(verb: str, folder: Path | str, loaded: LoadReport, report: AddReport,
              seconds: float) -> str:
     return (
         f"{verb} {folder}: {len(loaded.articles)} articles read "
@@ -122,13 +138,17 @@ def _swap_in(new_folder: Path, folder: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _build(args: argparse.Namespace, folder: Path, embedder: Embedder, out: TextIO) -> None:
+def _build(args: argparse.Namespace, folder: Path, embedder: Embedder, config: LibraryConfig,
+           out: TextIO) -> None:
     started = time.perf_counter()
     loaded = _load(args.corpus)
-    target = folder.with_name(folder.name + ".new") if args.rebuild else folder
-    if args.rebuild:
+    swap = args.rebuild and config.database_url is None
+    target = folder.with_name(folder.name + ".new") if swap else folder
+    if swap:
         shutil.rmtree(target, ignore_errors=True)
-    library = Library.open(target, embedder, create=True)
+    elif args.rebuild:
+        _drop_database_library(config.database_url)
+    library = open_library(config, embedder, folder=target, create=True)
     try:
         with _progress("embedding") as progress:
             # A file that is there but unreadable right now keeps its indexed articles.
@@ -136,9 +156,10 @@ def _build(args: argparse.Namespace, folder: Path, embedder: Embedder, out: Text
                                    keep_sources=[skipped.path for skipped in loaded.skipped])
     finally:
         library.close()
-    if args.rebuild:
+    if swap:
         _swap_in(target, folder)
-    print(_summary("Built", folder, loaded, report, time.perf_counter() - started), file=out)
+    print(_summary("Built", library.storage.location if config.database_url else folder,
+                   loaded, report, time.perf_counter() - started), file=out)
 
 
 def _print_hits(hits: Sequence[Hit], out: TextIO) -> None:
@@ -211,6 +232,56 @@ def _query(args: argparse.Namespace, library: Library, out: TextIO) -> None:
                 print(file=out)
 
 
+def _url_option(option: str, value: str) -> str:
+    try:
+        return database_url(value)
+    except ValueError as error:  # the value is not echoed: it may hold a password
+        raise ValueError(f"{option} {error}") from None
+
+
+def _drop_database_library(url: str) -> None:
+    from index.pg.storage import drop_library, open_database
+
+    database = open_database(url)
+    try:
+        drop_library(database)
+    finally:
+        database.close()
+
+
+def _migrate(config: LibraryConfig, out: TextIO) -> None:
+    if config.database_url is None:
+        raise ValueError("migrate needs a PostgreSQL database: give --database-url URL or set "
+                         "SPOTLIGHT_DATABASE_URL")
+    from index.pg.database import Database
+    from index.pg.schema import migrate_all
+
+    database = Database.open(config.database_url)
+    try:
+        for migrated in migrate_all(database):
+            print(migrated, file=out)
+    finally:
+        database.close()
+
+
+def _export(args: argparse.Namespace, folder: Path, out: TextIO) -> None:
+    from index.embedded_transfer import EmbeddedSource, EmbeddedTarget
+    from index.pg.transfer import PgSource, PgTarget
+    from index.pg.urls import redact
+    from index.transfer import copy_library
+
+    url = _url_option("--to" if args.to else "--from", args.to or args.source)
+    started = time.perf_counter()
+    if args.to:
+        counts = copy_library(EmbeddedSource(folder), PgTarget(url))
+        where = f"from {folder} to {redact(url)}"
+    else:
+        counts = copy_library(PgSource(url), EmbeddedTarget(folder))
+        where = f"from {redact(url)} to {folder}"
+    print(f"Exported {counts} {where} in {time.perf_counter() - started:.1f} s "
+          "(vectors copied, nothing re-embedded).", file=out)
+
+
 def run(argv: Sequence[str] | None = None, *, embedder: Embedder | None = None,
         out: TextIO | None = None) -> int:
     out = out or sys.stdout
@@ -219,8 +290,17 @@ def run(argv: Sequence[str] | None = None, *, embedder: Embedder | None = None,
     folder = args.index or default_index_dir()
     try:
         config = LibraryConfig.from_env()  # the bot's limits and LLM settings, from .env too
+        if getattr(args, "database_url", None):
+            config = replace(config, database_url=_url_option("--database-url",
+                                                              args.database_url))
         resolve_backend()  # an unknown SPOTLIGHT_EMBEDDING_BACKEND is a one-line error
-    except ValueError as error:
+        if args.command == "migrate":  # no model needed
+            _migrate(config, out)
+            return 0
+        if args.command == "export":  # vectors are copied, not computed: no model either
+            _export(args, folder, out)
+            return 0
+    except (ValueError, IndexError_, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if args.command == "feeds":  # no model needed: subscriptions only
@@ -231,16 +311,16 @@ def run(argv: Sequence[str] | None = None, *, embedder: Embedder | None = None,
             return feed_commands.watch(folder, embedder, config, out, once=args.once,
                                        interval=args.interval)
         if args.command == "build":
-            _build(args, folder, embedder, out)
+            _build(args, folder, embedder, config, out)
             return 0
-        library = Library.open(folder, embedder, config=config)
+        library = open_library(config, embedder, folder=folder)
         try:
             if args.command == "add":
                 started = time.perf_counter()
                 loaded = _load(args.path)
                 with _progress("embedding") as progress:
                     report = library.add_articles(loaded.articles, progress=progress)
-                print(_summary("Added to", folder, loaded, report,
+                print(_summary("Added to", library.storage.location, loaded, report,
                                time.perf_counter() - started), file=out)
             elif args.command == "remove":
                 removed = library.remove(args.article_id)

@@ -165,6 +165,12 @@ class EmbeddedStorage:
     def flush(self) -> None:
         self._persist()
 
+    def catch_up(self) -> None:
+        """FAISS brought up to the store (after rows were written to it directly, as an
+        import does) and both files written now."""
+        with self.writing():
+            self._persist(force=True)
+
     # -- reading ------------------------------------------------------------------------
     def retrievers(self) -> list[Retriever]:
         return [DenseRetriever(self._vectors), KeywordRetriever(self.store)]

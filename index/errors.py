@@ -27,3 +27,7 @@ class DatabaseUnavailableError(IndexError_):
 
 class SchemaVersionError(IndexError_):
     """The database's schema is newer than this Spotlight knows: upgrade Spotlight."""
+
+
+class TransferError(IndexError_):
+    """A library cannot be exported there (the target is not empty, the source is old)."""

@@ -336,6 +336,8 @@ class Store(ThreadConnections):
                 f"SELECT id, vector FROM passages WHERE id IN ({_placeholders(chunk)})",
                 tuple(chunk)).fetchall()
         ids = np.fromiter((row[0] for row in found), dtype=np.int64, count=len(found))
+        if not found:  # all removed since they were listed (another process wrote)
+            return ids, np.zeros((0, 0), dtype=np.float32)
         vectors = np.frombuffer(b"".join(row[1] for row in found), dtype=np.float32)
         return ids, vectors.reshape(len(found), -1)
 

@@ -26,14 +26,15 @@ EF_SEARCH = 100
 HNSW_INDEX = "passages_dense_global"
 
 
-def hnsw_index_sql(dim: int) -> list[str]:
-    """The vector column's dimension and its HNSW index (on an empty library)."""
-    return [
-        f"ALTER TABLE passages ALTER COLUMN vector TYPE vector({int(dim)})",
-        f"CREATE INDEX IF NOT EXISTS {HNSW_INDEX} ON passages USING hnsw "
-        f"(vector vector_cosine_ops) WITH (m = {HNSW_M}, ef_construction = "
-        f"{HNSW_EF_CONSTRUCTION}) WHERE scope = '{GLOBAL_SCOPE}'",
-    ]
+def vector_column_sql(dim: int) -> str:
+    """The vector column's dimension, set when a library is created (the model's)."""
+    return f"ALTER TABLE passages ALTER COLUMN vector TYPE vector({int(dim)})"
+
+
+def hnsw_index_sql() -> str:
+    return (f"CREATE INDEX IF NOT EXISTS {HNSW_INDEX} ON passages USING hnsw "
+            f"(vector vector_cosine_ops) WITH (m = {HNSW_M}, ef_construction = "
+            f"{HNSW_EF_CONSTRUCTION}) WHERE scope = '{GLOBAL_SCOPE}'")
 
 
 def _scope_search(scope: str, at: int) -> str:

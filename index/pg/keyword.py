@@ -56,7 +56,9 @@ class Term:
 
 
 def idf(passages: int, holding: int) -> float:
-    """FTS5's: ln((N - n + 0.5) / (n + 0.5)), and 1e-6 for a word in over half of them."""
+    """FTS5's: ln((N - n + 0.5) / (n + 0.5)), and 1e-6 for a word in over half of them.
+    (n is counted after N: a write committed in between may make it the larger.)"""
+    holding = min(holding, passages)
     value = math.log((passages - holding + 0.5) / (holding + 0.5))
     return value if value > 0 else 1e-6
 
@@ -214,7 +216,7 @@ class PgKeywordRetriever:
         threshold = FIRST_PASS_SHARE * sum(bounds)
         while True:
             groups = clauses(bounds, threshold) if prune and threshold > min(bounds) else None
-            found = self._score(terms, average, scopes, k, groups)
+            found = self._score(terms, average, scopes, k, groups) if groups != [] else []
             if groups is None:
                 return found  # every passage holding any word was a candidate
             if len(found) == k:

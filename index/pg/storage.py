@@ -28,6 +28,7 @@ from index.pg.dense import (
     HNSW_M,
     PgDenseRetriever,
     hnsw_index_sql,
+    vector_column_sql,
 )
 from index.pg.keyword import CollectionStatistics, Lexicon, PgKeywordRetriever
 from index.pg.library_schema import COMPONENT, MIGRATIONS
@@ -39,6 +40,9 @@ from index.storage import StorageInfo
 
 # Any constant, the same in every Spotlight process (migrations use 7_310_318_201).
 WRITE_LOCK_KEY = 7_310_318_202
+# Seconds to wait for a connection (at open, and from the pool) before reporting the
+# database unavailable.
+CONNECT_TIMEOUT = 10.0
 INDEX_TYPE = (f"pgvector HNSW (cosine, m={HNSW_M}, ef_construction={HNSW_EF_CONSTRUCTION}, "
               f"ef_search={EF_SEARCH}) over global passages, exact per server")
 
@@ -71,17 +75,22 @@ def create_library(database: Database, model: ModelInfo) -> LibraryRecord:
     with database.transaction() as connection:
         connection.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK_KEY,))
         if connection.execute("SELECT 1 FROM library_info").fetchone() is None:
-            for statement in hnsw_index_sql(model.dim):
-                connection.execute(statement)
-            now = utc_now()
-            connection.execute(
-                "INSERT INTO library_info (format_version, model_name, model_sha256, dim, "
-                "embedding_backend, created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                (FORMAT_VERSION, model.name, model.fingerprint, model.dim, model.backend,
-                 now, now))
+            start_library(connection, model, utc_now())
+            connection.execute(hnsw_index_sql())
     record = read_record(database)
     assert record is not None
     return record
+
+
+def start_library(connection: psycopg.Connection, model: ModelInfo, created_at: str) -> None:
+    """The model record and the vector column's dimension (the HNSW index is the
+    caller's: after a bulk load, it is built once)."""
+    connection.execute(vector_column_sql(model.dim))
+    connection.execute(
+        "INSERT INTO library_info (format_version, model_name, model_sha256, dim, "
+        "embedding_backend, created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+        (FORMAT_VERSION, model.name, model.fingerprint, model.dim, model.backend, created_at,
+         utc_now()))
 
 
 def drop_library(database: Database) -> None:
@@ -89,15 +98,19 @@ def drop_library(database: Database) -> None:
     `build --rebuild` does before building with another model."""
     with database.transaction() as connection:
         connection.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK_KEY,))
-        connection.execute("DELETE FROM articles")
-        connection.execute("DELETE FROM library_info")
-        connection.execute(f"DROP INDEX IF EXISTS {HNSW_INDEX}")
-        connection.execute("ALTER TABLE passages ALTER COLUMN vector TYPE vector")
+        clear_library(connection)
+
+
+def clear_library(connection: psycopg.Connection) -> None:
+    connection.execute("DELETE FROM articles")
+    connection.execute("DELETE FROM library_info")
+    connection.execute(f"DROP INDEX IF EXISTS {HNSW_INDEX}")
+    connection.execute("ALTER TABLE passages ALTER COLUMN vector TYPE vector")
 
 
 def open_database(url: str) -> Database:
     """Connect and bring the library's schema up to date (refusing a newer one)."""
-    database = Database.open(url)
+    database = Database.open(url, timeout=CONNECT_TIMEOUT)
     try:
         migrate(database, COMPONENT, MIGRATIONS)
     except BaseException:

@@ -9,20 +9,7 @@ import pytest
 
 from index.cli import run
 from index.embedder import FakeEmbedder
-
-
-@pytest.fixture
-def corpus_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "corpus"
-    (folder / "music").mkdir(parents=True)
-    (folder / "volcano.txt").write_text(
-        "Volcano erupts\n\nThe volcano erupted at dawn, covering the valley in ash.\n")
-    (folder / "music" / "tour.json").write_text(json.dumps([
-        {"id": "t1", "title": "Singer announces tour", "text": "The singer announced a world "
-         "tour starting in Lisbon.", "url": "https://example.org/tour", "date": "2024-05-01"},
-    ]))
-    (folder / "junk.bin.txt").write_bytes(b"\x00\x01\x02binary")
-    return folder
+from tests.index.backends import Backend
 
 
 def cli(args: list[str], capsys) -> tuple[int, str, str]:
@@ -31,30 +18,37 @@ def cli(args: list[str], capsys) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
-def test_build_info_search_ask_remove(corpus_dir: Path, tmp_path: Path, capsys) -> None:
-    index = str(tmp_path / "index")
-    code, out, err = cli(["build", "--corpus", str(corpus_dir), "--index", index], capsys)
+def where(backend: Backend) -> list[str]:
+    """The options naming the library: the index folder, or the database."""
+    url = backend.config.database_url
+    return ["--index", str(backend.folder), *(["--database-url", url] if url else [])]
+
+
+def test_build_info_search_ask_remove(corpus_dir: Path, library_backend: Backend,
+                                      capsys) -> None:
+    index = where(library_backend)
+    code, out, err = cli(["build", "--corpus", str(corpus_dir), *index], capsys)
     assert code == 0
     assert "2 articles read (2 new" in out and "1 files skipped" in out
     assert "junk.bin.txt" in err
 
-    code, out, _ = cli(["info", "--index", index, "--json"], capsys)
+    code, out, _ = cli(["info", *index, "--json"], capsys)
     assert json.loads(out)["articles"] == 2
 
-    code, out, _ = cli(["search", "world tour lisbon", "--index", index, "--json"], capsys)
+    code, out, _ = cli(["search", "world tour lisbon", *index, "--json"], capsys)
     top = json.loads(out)[0]
     assert (top["source"], top["url"], top["date"]) == (
         "music/tour.json", "https://example.org/tour", "2024-05-01")
 
-    code, out, _ = cli(["ask", "where does the singer's tour start?", "--index", index], capsys)
+    code, out, _ = cli(["ask", "where does the singer's tour start?", *index], capsys)
     assert "Singer announces tour" in out and "[1]" in out
 
-    code, out, _ = cli(["build", "--corpus", str(corpus_dir), "--index", index], capsys)
+    code, out, _ = cli(["build", "--corpus", str(corpus_dir), *index], capsys)
     assert "0 new, 0 updated, 2 unchanged" in out and "0 passages embedded" in out
 
-    code, out, _ = cli(["remove", top["article_id"], "--index", index], capsys)
+    code, out, _ = cli(["remove", top["article_id"], *index], capsys)
     assert code == 0
-    code, out, _ = cli(["remove", top["article_id"], "--index", index], capsys)
+    code, out, _ = cli(["remove", top["article_id"], *index], capsys)
     assert code == 1
 
 
@@ -83,18 +77,17 @@ def test_overlong_question_is_refused(corpus_dir: Path, tmp_path: Path, capsys) 
 
 
 def test_rebuild_replaces_an_index_made_with_another_model(
-    corpus_dir: Path, tmp_path: Path, capsys
+    corpus_dir: Path, library_backend: Backend, capsys
 ) -> None:
-    index = str(tmp_path / "index")
-    assert run(["build", "--corpus", str(corpus_dir), "--index", index],
+    index = where(library_backend)
+    assert run(["build", "--corpus", str(corpus_dir), *index],
                embedder=FakeEmbedder(dim=32)) == 0
     capsys.readouterr()
-    code, _, err = cli(["ask", "volcano?", "--index", index], capsys)
-    assert code == 2 and "--rebuild" in err
-    code, out, _ = cli(["build", "--rebuild", "--corpus", str(corpus_dir), "--index", index],
-                       capsys)
+    code, _, err = cli(["ask", "volcano?", *index], capsys)
+    assert code == 2 and "--rebuild" in err and err.count("\n") == 1
+    code, out, _ = cli(["build", "--rebuild", "--corpus", str(corpus_dir), *index], capsys)
     assert code == 0 and "2 new" in out
-    code, out, _ = cli(["info", "--index", index, "--json"], capsys)
+    code, out, _ = cli(["info", *index, "--json"], capsys)
     assert json.loads(out)["dim"] == 64
 
 

@@ -1,0 +1,34 @@
+"""`library_backend`: the same tests against each storage backend (index/storage.py);
+`corpus_dir`: a small corpus folder for the command line's tests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from index.config import LibraryConfig
+from tests.index.backends import Backend
+
+
+@pytest.fixture(params=["embedded", pytest.param("postgres", marks=pytest.mark.postgres)])
+def library_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    if request.param == "postgres":
+        url = request.getfixturevalue("postgres_url")
+        return Backend("postgres", tmp_path / "index", LibraryConfig(database_url=url))
+    return Backend("embedded", tmp_path / "index", LibraryConfig())
+
+
+@pytest.fixture
+def corpus_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "corpus"
+    (folder / "music").mkdir(parents=True)
+    (folder / "volcano.txt").write_text(
+        "Volcano erupts\n\nThe volcano erupted at dawn, covering the valley in ash.\n")
+    (folder / "music" / "tour.json").write_text(json.dumps([
+        {"id": "t1", "title": "Singer announces tour", "text": "The singer announced a world "
+         "tour starting in Lisbon.", "url": "https://example.org/tour", "date": "2024-05-01"},
+    ]))
+    (folder / "junk.bin.txt").write_bytes(b"\x00\x01\x02binary")
+    return folder

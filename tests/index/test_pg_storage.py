@@ -1,0 +1,120 @@
+"""index/pg/storage.py and dense.py: what only the PostgreSQL backend has to get right
+(the rest is the shared contract, test_library_contract.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import psycopg
+import pytest
+
+from index.config import LibraryConfig
+from index.embedder import FakeEmbedder
+from index.errors import DatabaseUnavailableError, SchemaVersionError
+from index.library import Library, open_library
+from index.pg.dense import EF_SEARCH, HNSW_INDEX
+from index.pg.library_schema import COMPONENT, MIGRATIONS
+from index.pg.migrations import schema_version
+from tests.conftest import block_database
+from tests.index.test_library import GUILD_A, STORIES, article
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def library(postgres_url: str, tmp_path: Path, fake_embedder: FakeEmbedder) -> Library:
+    opened = open_library(LibraryConfig(database_url=postgres_url), fake_embedder,
+                          folder=tmp_path, create=True)
+    opened.build(STORIES)
+    yield opened
+    opened.close()
+
+
+def test_opening_migrates_an_empty_database_and_shares_its_pool(library: Library) -> None:
+    assert library.database is not None
+    assert schema_version(library.database, COMPONENT) == len(MIGRATIONS)
+    with library.database.connection() as connection:
+        indexes = {row[0] for row in connection.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'passages'")}
+        dim = connection.execute("SELECT atttypmod FROM pg_attribute WHERE attrelid = "
+                                 "'passages'::regclass AND attname = 'vector'").fetchone()[0]
+    assert {HNSW_INDEX, "passages_keywords", "passages_by_scope"} <= indexes
+    assert dim == 64
+
+
+def test_the_hnsw_search_returns_k_beyond_ef_search_and_filters_inside_the_query(
+    postgres_url: str, tmp_path: Path, fake_embedder: FakeEmbedder
+) -> None:
+    """With sequential scans and sorts priced out, the global passages come from the HNSW
+    index, which returns at most hnsw.ef_search rows: the retriever raises it to k."""
+    library = open_library(LibraryConfig(database_url=postgres_url), fake_embedder,
+                           folder=tmp_path, create=True)
+    library.build([article(f"Note {n}", f"Garden note {n} about tulips.") for n in range(160)])
+    library.add_articles([article(f"Mine {n}", f"Garden note {n}: secret marigold tulips.")
+                          for n in range(5)], guild_id=GUILD_A)
+    name = urlsplit(postgres_url).path.lstrip("/")
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(f"ALTER DATABASE {name} SET enable_seqscan = off")
+        admin.execute(f"ALTER DATABASE {name} SET enable_sort = off")
+    library.close()
+    library = open_library(LibraryConfig(database_url=postgres_url), fake_embedder,
+                           folder=tmp_path)
+    with library.database.connection() as connection:
+        plan = "\n".join(row[0] for row in connection.execute(
+            "EXPLAIN SELECT id FROM passages WHERE scope = 'global' "
+            "ORDER BY vector <=> %s LIMIT 150", (library.embedder.encode(["tulips"])[0],)))
+    assert HNSW_INDEX in plan
+    k = EF_SEARCH + 50
+    hits = library.pipeline.retrievers["dense"].retrieve(
+        library.query("garden note tulips", guild_id=GUILD_A), k)
+    assert len(hits) == k
+    own = library.pipeline.retrievers["dense"].retrieve(
+        library.query("secret marigold", guild_id=GUILD_A), 5)
+    titles = {row.title for row in library.storage.passages.passages(
+        [pid for pid, _ in own], ("global", str(GUILD_A))).values()}
+    assert titles == {f"Mine {n}" for n in range(5)}
+    library.close()
+
+
+def test_a_newer_schema_is_refused_clearly(library: Library, postgres_url: str,
+                                           tmp_path: Path, fake_embedder: FakeEmbedder) -> None:
+    with library.database.transaction() as connection:
+        connection.execute("INSERT INTO spotlight_schema (component, version, name) "
+                           "VALUES ('library', 99, 'from the future')")
+    with pytest.raises(SchemaVersionError, match=r"version 99, newer.*Upgrade Spotlight"):
+        open_library(LibraryConfig(database_url=postgres_url), fake_embedder, folder=tmp_path)
+
+
+def test_an_unreachable_database_is_one_line_without_the_password(
+    postgres_url: str, tmp_path: Path, fake_embedder: FakeEmbedder
+) -> None:
+    parts = urlsplit(postgres_url)
+    url = parts._replace(netloc=f"spotlight:hunter2@{parts.hostname or ''}",
+                         path="/no_such_database").geturl()
+    config = LibraryConfig(database_url=url)
+    assert "hunter2" not in repr(config)
+    with pytest.raises(DatabaseUnavailableError) as raised:
+        open_library(config, fake_embedder, folder=tmp_path, create=True)
+    assert "hunter2" not in str(raised.value) and "unavailable" in str(raised.value)
+
+
+def test_a_database_that_goes_away_and_comes_back_needs_no_restart(
+    postgres_server: str, postgres_url: str, tmp_path: Path, fake_embedder: FakeEmbedder,
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("index.pg.storage.CONNECT_TIMEOUT", 1.0)  # report it sooner
+    library = open_library(LibraryConfig(database_url=postgres_url), fake_embedder,
+                           folder=tmp_path, create=True)
+    library.build(STORIES)
+    assert not library.ask("who praised the broth?").abstained
+    block_database(postgres_server, postgres_url, blocked=True)
+    try:
+        with pytest.raises(DatabaseUnavailableError):
+            library.ask("who praised the broth?")
+    finally:
+        block_database(postgres_server, postgres_url, blocked=False)
+    assert not library.ask("who praised the broth?").abstained
+    library.add_articles([article("Comet seen", "A bright comet was seen over the sky.")])
+    assert library.search("bright comet", k=1)[0].title == "Comet seen"
+    library.close()
