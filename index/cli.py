@@ -304,7 +304,8 @@ def run(argv: Sequence[str] | None = None, *, embedder: Embedder | None = None,
         print(f"error: {error}", file=sys.stderr)
         return 2
     if args.command == "feeds":  # no model needed: subscriptions only
-        return feed_commands.manage(args.action, args.url, folder, out)
+        return feed_commands.manage(args.action, args.url, folder, out,
+                                    database_url=config.database_url)
     try:
         embedder = embedder or make_embedder()  # SPOTLIGHT_EMBEDDING_BACKEND, else onnx-fp32
         if args.command == "watch":

@@ -11,6 +11,7 @@ from index.cli import run
 from index.embedder import FakeEmbedder
 from index.library import Library
 from tests.feedserver import FeedServer, item
+from tests.index.backends import Backend
 
 TEXT = ("Taylor Swift announced three more concerts in Tokyo after the first dates sold out "
         "within an hour, her label said on Monday.")
@@ -37,22 +38,25 @@ def cli(args: list[str], capsys) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
-def test_subscribe_watch_once_list_and_remove(site: FeedServer, tmp_path: Path, capsys) -> None:
-    index = str(tmp_path / "index")
+def test_subscribe_watch_once_list_and_remove(site: FeedServer, library_backend: Backend,
+                                              capsys) -> None:
+    where = ["--index", str(library_backend.folder)]
+    if library_backend.config.database_url:  # the feeds beside the library, in PostgreSQL
+        where += ["--database-url", library_backend.config.database_url]
     url = site.url("/news.xml")
-    code, out, _ = cli(["feeds", "add", url + "?utm_source=x", "--index", index], capsys)
+    code, out, _ = cli(["feeds", "add", url + "?utm_source=x", *where], capsys)
     assert code == 0 and f"Added {url}" in out
-    code, out, _ = cli(["watch", "--once", "--index", index], capsys)  # a fresh index
+    code, out, _ = cli(["watch", "--once", *where], capsys)  # a fresh index
     assert code == 0 and out.startswith(f"ok   {url}: 1 new"), out
-    code, out, _ = cli(["ask", "Where did Taylor add concerts?", "--index", index], capsys)
+    code, out, _ = cli(["ask", "Where did Taylor add concerts?", *where], capsys)
     assert "Tokyo" in out
-    code, out, _ = cli(["watch", "--once", "--index", index], capsys)
+    code, out, _ = cli(["watch", "--once", *where], capsys)
     assert out.strip() == "No feed is due."
-    code, out, _ = cli(["feeds", "list", "--index", index], capsys)
+    code, out, _ = cli(["feeds", "list", *where], capsys)
     assert url in out and "ok, checked" in out and "1 articles added" in out
-    code, out, _ = cli(["feeds", "remove", url, "--index", index], capsys)
+    code, out, _ = cli(["feeds", "remove", url, *where], capsys)
     assert code == 0 and "its articles stay" in out
-    code, out, _ = cli(["feeds", "list", "--index", index], capsys)
+    code, out, _ = cli(["feeds", "list", *where], capsys)
     assert "No global feeds" in out
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -13,6 +12,7 @@ from index.embedder import FakeEmbedder
 from index.feeds import FeedConfig, Feeds
 from index.library import Library
 from tests.feedserver import FeedServer, item
+from tests.index.backends import Backend
 
 START = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 GUILD_A, GUILD_B = 111, 222
@@ -63,8 +63,9 @@ def make_config(clock: Clock, **overrides) -> FeedConfig:
 
 
 @pytest.fixture
-def library(tmp_path: Path) -> Iterator[Library]:
-    opened = Library.open(tmp_path / "index", FakeEmbedder(), create=True)
+def library(library_backend: Backend) -> Iterator[Library]:
+    """On each backend: the feed state lives beside the library (index/feeds/state.py)."""
+    opened = library_backend.open(FakeEmbedder(), create=True)
     yield opened
     opened.close()
 
@@ -176,11 +177,11 @@ def test_same_story_on_two_feeds_is_one_article_with_both_sources(
                                                       site.url("/mirror/north")}
 
 
-def test_restart_and_repoll_add_nothing_twice(site: FeedServer, tmp_path: Path,
+def test_restart_and_repoll_add_nothing_twice(site: FeedServer, library_backend: Backend,
                                               clock: Clock) -> None:
     serve_celebrity_feed(site)
     for attempt in range(2):
-        library = Library.open(tmp_path / "index", FakeEmbedder(), create=True)
+        library = library_backend.open(FakeEmbedder(), create=True)
         service = Feeds(library, make_config(clock))
         service.subscribe(site.url("/celeb.xml"), guild_id=None, origin="cli")
         results = service.check(guild_id=None)
