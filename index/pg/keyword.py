@@ -36,6 +36,9 @@ RANK_SCALE = 1.64493406685  # the constant ts_rank divides by (tsrank.c)
 FIRST_PASS_SHARE = 0.6
 MAX_CLAUSES = 64
 MAX_PRUNED_TERMS = 12
+# Up to this many passages holding a word, scoring them all at once is cheaper than two
+# passes (each candidate costs two ts_rank calls per word).
+SCORE_ALL_BELOW = 2_000
 _LEXEME = re.compile(r"[^\s'\\:&|!()<>*]+")
 _CACHE_LIMIT = 50_000
 
@@ -44,6 +47,7 @@ _CACHE_LIMIT = 50_000
 class Term:
     lexeme: str
     idf: float
+    holding: int = 0  # passages holding it, all scopes
 
     @property
     def tsquery(self) -> str:
@@ -114,13 +118,18 @@ def _score_sql(terms: Sequence[Term]) -> str:
     norm = f"{K1!r} * ({1 - B!r} + {B!r} * length / %(average)s)"
     score = " + ".join(f"%(idf{i})s * f{i} * {K1 + 1!r} / (f{i} + {norm})"
                        for i in range(len(terms)))
+    # OFFSET 0 keeps each level a subquery of its own, so every ts_rank runs once per
+    # candidate (inlined, each reference would run it again), and the tsvector is read
+    # (detoasted) once per candidate, not once per ts_rank.
     return (
         f"SELECT id, {score} AS score FROM ("
         f" SELECT id, length, {weighted} FROM ("
         f"  SELECT id, length, {body} FROM ("
-        f"   SELECT id, length, {ranks} FROM passages"
-        f"   WHERE keywords @@ %(match)s::tsquery AND scope = ANY(%(scopes)s)"
-        f"  ) ranked) counted) weighed ORDER BY score DESC, id LIMIT %(k)s")
+        f"   SELECT id, length, {ranks} FROM ("
+        f"    SELECT id, length, keywords || ''::tsvector AS keywords FROM passages"
+        f"    WHERE keywords @@ %(match)s::tsquery AND scope = ANY(%(scopes)s) OFFSET 0"
+        f"   ) found OFFSET 0) ranked OFFSET 0) counted OFFSET 0) weighed"
+        f" ORDER BY score DESC, id LIMIT %(k)s")
 
 
 class Lexicon:
@@ -178,7 +187,8 @@ class CollectionStatistics:
                 if self._at == generation:
                     self._holding.update(holding)
         passages, average = self._totals
-        return [Term(lexeme, idf(passages, holding[lexeme])) for lexeme in lexemes], average
+        return [Term(lexeme, idf(passages, holding[lexeme]), holding[lexeme])
+                for lexeme in lexemes], average
 
     def _count(self) -> tuple[int, float]:
         with self._database.connection() as connection:
@@ -212,7 +222,8 @@ class PgKeywordRetriever:
     def _search(self, terms: list[Term], average: float, scopes: tuple[str, ...],
                 k: int) -> Ranking:
         bounds = [term.bound for term in terms]
-        prune = len(terms) <= MAX_PRUNED_TERMS
+        prune = (len(terms) <= MAX_PRUNED_TERMS
+                 and sum(term.holding for term in terms) > SCORE_ALL_BELOW)
         threshold = FIRST_PASS_SHARE * sum(bounds)
         while True:
             groups = clauses(bounds, threshold) if prune and threshold > min(bounds) else None

@@ -13,7 +13,7 @@ import psycopg
 from index.errors import IndexMissingError, TransferError
 from index.pg.database import Database, redact
 from index.pg.dense import hnsw_index_sql
-from index.pg.library_schema import COMPONENT, MIGRATIONS
+from index.pg.library_schema import COMPONENT, KEYWORD_INDEX, MIGRATIONS
 from index.pg.migrations import check_schema, schema_version
 from index.pg.storage import (
     WRITE_LOCK_KEY,
@@ -102,8 +102,10 @@ class PgTarget:
                         "into a database without a library.")
                 clear_library(connection)  # an empty library of another model, if any
                 start_library(connection, snapshot.model, snapshot.created_at)
-                self._copy(connection, snapshot)  # then the HNSW index, built once:
+                connection.execute("DROP INDEX passages_keywords")
+                self._copy(connection, snapshot)  # then both search indexes, built once:
                 connection.execute(f"SET LOCAL maintenance_work_mem = '{BUILD_MEMORY}'")
+                connection.execute(KEYWORD_INDEX)
                 connection.execute(hnsw_index_sql())
                 check_counts(count_rows(_reader(connection)), snapshot.counts)
                 connection.execute(

@@ -112,8 +112,15 @@ def test_pruned_search_equals_scoring_every_candidate(
                    for n in range(120)] + TRICKY)
     retriever = library.pipeline.retrievers["keyword"]
     questions = ["tulips roses park garden", "kim japan tulips", "roses", "note 7 tulips"]
+    monkeypatch.setattr("index.pg.keyword.SCORE_ALL_BELOW", 0)  # prune even this few
+    passes: list[object] = []
+    score = retriever._score
+    monkeypatch.setattr(retriever, "_score", lambda *args: passes.append(args[-1]) or score(
+        *args))
     pruned = {(q, k): retriever.retrieve(library.query(q, embed=False), k)
               for q in questions for k in (3, 10, 200)}
+    assert any(groups is not None for groups in passes), "no pass was pruned"
+    assert len(passes) > len(pruned), "no search took a second pass"
     monkeypatch.setattr("index.pg.keyword.MAX_PRUNED_TERMS", 0)  # score every candidate
     for (question, k), found in pruned.items():
         assert found == retriever.retrieve(library.query(question, embed=False), k), (question, k)

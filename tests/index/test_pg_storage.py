@@ -43,6 +43,19 @@ def test_opening_migrates_an_empty_database_and_shares_its_pool(library: Library
     assert dim == 64
 
 
+def test_keyword_columns_are_computed_without_a_search_path(library: Library) -> None:
+    """A restore (pg_dump sets an empty search_path) recomputes the generated columns: the
+    functions must not depend on the search path."""
+    with library.database.transaction() as connection:
+        schema = connection.execute("SELECT current_schema()").fetchone()[0]
+        connection.execute("SET LOCAL search_path = ''")
+        document = connection.execute(
+            f"SELECT {schema}.spotlight_document('Beyoncé’s tour', 'Jay-Z said: “wow”')::text"
+        ).fetchone()[0]
+    # Body first, then the title; curly quotes, hyphens and accents split or fold as in FTS5.
+    assert document == "'beyonc':5B 'jai':1A 's':6B 'said':3A 'tour':7B 'wow':4A 'z':2A"
+
+
 def test_the_hnsw_search_returns_k_beyond_ef_search_and_filters_inside_the_query(
     postgres_url: str, tmp_path: Path, fake_embedder: FakeEmbedder
 ) -> None:
