@@ -6,7 +6,7 @@ how long the bot's event loop stalls (issue 10, item 2).
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/load.py --workers 8 --no-json
 
 The bot is the one `make run` starts (bot.app: Settings from the environment, open_library
-with make_embedder and the question batcher, SpotlightBot) in a process of its own, pointed
+with make_embedder and the question batcher, make_bot) in a process of its own, pointed
 at the fake Discord of tests/fakediscord, which this process serves on 127.0.0.1 and drives
 as members would. So the bot's event loop and GIL are its own, as they would be against
 Discord; both processes share this machine's cores.
@@ -91,7 +91,7 @@ async def serve_bot() -> None:
     import yarl
 
     from bot.app import close_library, open_library
-    from bot.client import SpotlightBot
+    from bot.client import make_bot
     from bot.settings import Settings
 
     discord.http.Route.BASE = os.environ["LOAD_API_BASE"]
@@ -107,7 +107,7 @@ async def serve_bot() -> None:
 
         onnxruntime.SessionOptions = Spinning  # type: ignore[misc]
     library = await asyncio.to_thread(open_library, settings)
-    bot = SpotlightBot(settings=settings, library=library)
+    bot = make_bot(settings, library)
     probe = LagProbe()
     loop = asyncio.get_running_loop()
     commands: asyncio.Queue[str] = asyncio.Queue()
@@ -268,7 +268,8 @@ def bot_environment(args: argparse.Namespace, fake, batching: bool, corpus: Path
            "SPOTLIGHT_COOLDOWN_SECONDS": "0", "SPOTLIGHT_LOG_LEVEL": "WARNING",
            "LOAD_API_BASE": fake.api_base, "LOAD_GATEWAY": fake.gateway_url}
     for name in ("SPOTLIGHT_DEV_GUILD_ID", "SPOTLIGHT_DATABASE_URL", "SPOTLIGHT_FEEDS",
-                 "SPOTLIGHT_FEEDS_FILE", "SPOTLIGHT_LLM_BASE_URL", "LOAD_ONNX_SPIN"):
+                 "SPOTLIGHT_FEEDS_FILE", "SPOTLIGHT_LLM_BASE_URL", "SPOTLIGHT_SHARDED",
+                 "SPOTLIGHT_SHARD_IDS", "SPOTLIGHT_SHARD_COUNT", "LOAD_ONNX_SPIN"):
         env.pop(name, None)
     if args.workers:
         env["SPOTLIGHT_ASK_WORKERS"] = str(args.workers)
