@@ -177,18 +177,14 @@ def concurrency(load: list) -> Path | None:
         if all("max_lag_ms" in r for r in rows):
             lag_axes.plot(xs, [r["max_lag_ms"] for r in rows], "o-", color=colours[mode],
                           label=name or "worst lag")
-    axes.axhline(1000, color="red", linestyle="--", linewidth=1, label="p95 target 1 s")
-    axes.set_xlabel("concurrent /ask")
-    axes.set_ylabel("ms from interaction to answer")
-    axes.set_title("Time to answer against concurrency (fake Discord)")
-    axes.legend(fontsize=7, ncol=2)
-    axes.grid(alpha=0.3)
-    lag_axes.axhline(100, color="red", linestyle="--", linewidth=1, label="target 100 ms")
-    lag_axes.set_xlabel("concurrent /ask")
-    lag_axes.set_ylabel("ms")
-    lag_axes.set_title("Event loop's worst lag")
-    lag_axes.legend(fontsize=7)
-    lag_axes.grid(alpha=0.3)
+    for on, target, label, ylabel, title, columns in (
+            (axes, 1000, "p95 target 1 s", "ms from interaction to answer",
+             "Time to answer against concurrency (fake Discord)", 2),
+            (lag_axes, 100, "target 100 ms", "ms", "Event loop's worst lag", 1)):
+        on.axhline(target, color="red", linestyle="--", linewidth=1, label=label)
+        on.set(xlabel="concurrent /ask", ylabel=ylabel, title=title)
+        on.legend(fontsize=7, ncol=columns)
+        on.grid(alpha=0.3)
     loads = sorted({part[0].split()[0] for r in load for part in r.get("load", [])}
                    | {part[1].split()[0] for r in load for part in r.get("load", [])},
                    key=float)
