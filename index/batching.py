@@ -155,7 +155,6 @@ class BatchingEmbedder:
             self._embed(batch)
 
     def _embed(self, batch: list[_Request]) -> None:
-        # A caller whose future was cancelled still gets its row computed; harmless.
         try:
             vectors = np.asarray(self.inner.encode([request.text for request in batch]))
             if vectors.shape[0] != len(batch):
