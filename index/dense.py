@@ -16,6 +16,12 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+# One OpenMP thread per search: questions already run side by side on the bot's worker
+# threads, and FAISS's own threads inside each one-question search oversubscribe the two
+# cores and spin-wait. Measured on the celebrity benchmark under load: 16-18 → 6.6-7.4 ms
+# of CPU per `Library.ask`, wall p50 halved (benchmarks/README.md, "FAISS threads").
+faiss.omp_set_num_threads(1)
+
 IVF_THRESHOLD = 20_000
 # Retrain the inverted file when the index has grown this much since its centroids were
 # learnt, so that new kinds of articles get lists of their own.
