@@ -196,6 +196,24 @@ def faiss_recall(folder: Path, embedder: Embedder, queries: np.ndarray,
     return result
 
 
+def hnsw_variant(admin: str, tier: str, folder: Path, variant: str,
+                 questions: Sequence[str], embedder: Embedder) -> dict:
+    """The ef_search sweep on an HNSW index built with other m and ef_construction."""
+    m, ef_construction = (int(part) for part in variant.split(":"))
+    default = dense.HNSW_M, dense.HNSW_EF_CONSTRUCTION
+    dense.HNSW_M, dense.HNSW_EF_CONSTRUCTION = m, ef_construction  # read by the export
+    try:
+        moved = moved_into_postgres(admin, f"spotlight_bench_{tier}_m{m}_efc{ef_construction}",
+                                    folder)
+    finally:
+        dense.HNSW_M, dense.HNSW_EF_CONSTRUCTION = default
+    library = on_postgres(moved.url, embedder)
+    points, _ = ef_sweep(library, questions, folder, embedder)
+    library.close()
+    return {"m": m, "ef_construction": ef_construction, "export_s": moved.export_s,
+            "points": [asdict(point) for point in points]}
+
+
 def choose_ef(points: Sequence[EfPoint]) -> EfPoint:
     """The smallest ef_search whose candidates reach RECALL_TARGET (else the best)."""
     good = [p for p in points if p.recall_candidates >= RECALL_TARGET]
@@ -282,6 +300,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--ingest-articles", type=int, default=INGEST_ARTICLES)
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--skip-ingest", action="store_true")
+    parser.add_argument("--hnsw-variants", default="",
+                        help="other HNSW builds to sweep on the largest tier, as m:ef_construction "
+                             "pairs (e.g. 24:100,16:128); each is a database of its own")
     args = parser.parse_args(argv)
     results: dict = {"machine": machine_line(), "uptime_before": uptime(),
                      "hnsw": {"m": dense.HNSW_M, "ef_construction": dense.HNSW_EF_CONSTRUCTION,
@@ -322,11 +343,14 @@ def main(argv: Sequence[str] | None = None) -> None:
                      f"{latencies['embedded'].p50:.1f} / {latencies['embedded'].p99:.1f} ms",
                      f"{latencies['postgres'].p50:.1f} / {latencies['postgres'].p99:.1f} ms",
                      f"{latencies['postgres'].p50 / latencies['embedded'].p50:.2f}×"])
-        if tier == "100k" or tier == args.tiers[-1]:
+        if tier == args.tiers[-1]:
             points, ivf = ef_sweep(database, questions, folder, embedder)
             results["ef_search"] = {"tier": tier, "points": [asdict(p) for p in points],
                                     "chosen": asdict(choose_ef(points)),
                                     "embedded_ivf_recall": ivf}
+            results["hnsw_variants"] = [
+                hnsw_variant(admin, tier, folder, variant, questions, embedder)
+                for variant in filter(None, args.hnsw_variants.split(","))]
         if not args.skip_quality:
             for name, library in (("embedded", embedded), ("postgres", database)):
                 results.setdefault("quality", {}).setdefault(tier, {})[name] = quality(
@@ -371,6 +395,13 @@ def report(results: dict, rows: list[list[str]]) -> None:
               f"{p['p50_ms']:.1f} / {p['p99_ms']:.1f}"] for p in sweep["points"]]))
         print(f"\nchosen: ef_search {sweep['chosen']['ef_search']} (the smallest reaching "
               f"{RECALL_TARGET} of the exact candidates)")
+        for variant in results.get("hnsw_variants", []):
+            print(f"\nm={variant['m']}, ef_construction={variant['ef_construction']} "
+                  f"(export with the index build: {variant['export_s'] or 0:.0f} s)\n")
+            print(markdown_table(
+                ["ef_search", "recall of the candidates", "recall@10", "p50 / p99 ms"],
+                [[p["ef_search"], f"{p['recall_candidates']:.4f}", f"{p['recall_10']:.4f}",
+                  f"{p['p50_ms']:.1f} / {p['p99_ms']:.1f}"] for p in variant["points"]]))
     if "quality" in results:
         rows = []
         for index, sides in results["quality"].items():

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -172,6 +172,9 @@ class EmbeddedStorage:
             self._persist(force=True)
 
     # -- reading ------------------------------------------------------------------------
+    def reading(self) -> AbstractContextManager[None]:
+        return nullcontext()  # each thread has its own SQLite connection already
+
     def retrievers(self) -> list[Retriever]:
         return [DenseRetriever(self._vectors), KeywordRetriever(self.store)]
 

@@ -210,14 +210,17 @@ class Library:
                mode: SearchMode = "hybrid") -> list[Hit]:
         """The best passages, at most one per article, best first."""
         asked = self.query(query, guild_id, embed=mode != "keyword")
-        retrieved = self.pipeline.retrieve(asked, k, only=None if mode == "hybrid" else mode)
+        with self.storage.reading():
+            retrieved = self.pipeline.retrieve(asked, k, only=None if mode == "hybrid" else mode)
         return [passage.hit for passage in retrieved.passages]
 
     def ask(self, question: str, *, guild_id: int | None = None, k: int = 3) -> Answer:
         """A grounded answer: quoted sentences with citations, or abstained=True with the
         closest articles as hits. Raises QuestionError for an empty or overlong question
         (a `Question` validated at the edge is not validated again)."""
-        return self.pipeline.ask(self.query(question, guild_id), k)
+        asked = self.query(question, guild_id)
+        with self.storage.reading():
+            return self.pipeline.ask(asked, k)
 
     def get_article(self, article_id: str, *, guild_id: int | None = None) -> ArticleInfo | None:
         return self.storage.catalog.article_info(article_id, visible_scopes(guild_id))

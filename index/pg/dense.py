@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from index.parts import Query, Ranking
-from index.pg.database import Database
+from index.pg.connections import Connections
 from index.records import GLOBAL_SCOPE
 
 # Graph degree and build-time candidate list of the HNSW index, and the search-time list
@@ -48,7 +48,7 @@ def _scope_search(scope: str, at: int) -> str:
 class PgDenseRetriever:
     name = "dense"
 
-    def __init__(self, database: Database, ef_search: int = EF_SEARCH) -> None:
+    def __init__(self, database: Connections, ef_search: int = EF_SEARCH) -> None:
         self._database = database
         self.ef_search = ef_search
 

@@ -12,8 +12,9 @@ from every passage (all scopes). PostgreSQL has no bm25, so it is computed here:
 - cost: a word contributes at most idf * (k1 + 1), so passages whose words cannot add up
   to the k-th best score are never scored. The candidates are the passages holding one of
   the smallest sets of words whose bounds reach a threshold (a tsquery of ANDs under an
-  OR); a first pass at a high threshold finds the k-th score, and a second pass at that
-  score, if the candidates change, makes the result exact.
+  OR). The first pass takes the passages holding every word, lowering the threshold while
+  fewer than k are found; the k-th score found then is the threshold of a last pass,
+  which makes the result exact.
 """
 
 from __future__ import annotations
@@ -25,15 +26,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from index.parts import Query, Ranking
-from index.pg.database import Database
+from index.pg.connections import Connections
 from index.terms import content_words
 
 K1, B = 1.2, 0.75
 BODY_WEIGHT, TITLE_WEIGHT = 1.0, 0.5  # FTS5's bm25(passages_fts, 0.5, 1.0): title, body
 ZETA2 = math.pi ** 2 / 6
 RANK_SCALE = 1.64493406685  # the constant ts_rank divides by (tsrank.c)
-# The first pass's threshold, as a share of what all the question's words could score.
-FIRST_PASS_SHARE = 0.6
+# The first pass's threshold, as a share of what all the question's words could score
+# (1.0: the passages holding every word), and what each pass that found fewer than k
+# multiplies it by. Chosen on the 100k tier (benchmarks/postgres.py): a pass finding fewer
+# than k was cheap by definition, so small steps down cost little.
+FIRST_PASS_SHARE = 1.0
+SHRINK = 0.6
 MAX_CLAUSES = 64
 MAX_PRUNED_TERMS = 12
 # Up to this many passages holding a word, scoring them all at once is cheaper than two
@@ -94,6 +99,17 @@ def clauses(bounds: Sequence[float], threshold: float,
     return sorted(found) if extend(0, (), 0.0) else None
 
 
+_SCOPE = re.compile(r"\w+")
+
+
+def in_scopes(match: str, scopes: Sequence[str]) -> str:
+    """`match`, within `scopes`: each passage's keywords hold its scope as 'scope:<scope>'
+    (index/pg/library_schema.py), so the GIN index narrows to the asker's passages."""
+    if not all(_SCOPE.fullmatch(scope) for scope in scopes):
+        raise ValueError(f"not a scope: {scopes!r}")
+    return f"({match}) & (" + " | ".join(f"'scope:{scope}'" for scope in scopes) + ")"
+
+
 def match_query(terms: Sequence[Term], groups: list[tuple[int, ...]] | None) -> str:
     """A tsquery: any word (groups None), or any of the groups with all its words."""
     if groups is None:
@@ -135,7 +151,7 @@ def _score_sql(terms: Sequence[Term]) -> str:
 class Lexicon:
     """Words to the lexemes the database's text search makes of them (cached)."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Connections) -> None:
         self._database = database
         self._known: dict[str, tuple[str, ...]] = {}
         self._lock = threading.Lock()
@@ -160,7 +176,7 @@ class CollectionStatistics:
     """Passages, their average length and each lexeme's passage count over the whole
     library (as FTS5 counts), cached per library generation."""
 
-    def __init__(self, database: Database, generation: Callable[[], int]) -> None:
+    def __init__(self, database: Connections, generation: Callable[[], int]) -> None:
         self._database = database
         self._generation = generation
         self._at = -1
@@ -203,7 +219,7 @@ class PgKeywordRetriever:
 
     name = "keyword"
 
-    def __init__(self, database: Database, lexicon: Lexicon,
+    def __init__(self, database: Connections, lexicon: Lexicon,
                  statistics: CollectionStatistics) -> None:
         self._database = database
         self._lexicon = lexicon
@@ -238,12 +254,13 @@ class PgKeywordRetriever:
                     return found
                 threshold = kth
             else:
-                threshold /= 4
+                threshold *= SHRINK
 
     def _score(self, terms: list[Term], average: float, scopes: tuple[str, ...], k: int,
                groups: list[tuple[int, ...]] | None) -> Ranking:
         params: dict[str, object] = {
-            "match": match_query(terms, groups), "scopes": list(scopes), "k": k,
+            "match": in_scopes(match_query(terms, groups), scopes), "scopes": list(scopes),
+            "k": k,
             "average": max(average, 1e-9)}
         for i, term in enumerate(terms):
             params[f"t{i}"] = term.tsquery

@@ -104,7 +104,10 @@ CREATE TABLE passages (
     sentence_spans integer[] NOT NULL DEFAULT '{}',
     -- float16, one row of `dim` per span: what the answerer compares the question with.
     sentence_vectors bytea,
-    keywords tsvector GENERATED ALWAYS AS (spotlight_document(title, text)) STORED,
+    -- The words, and the scope as a lexeme without a position ('scope:global'): counting
+    -- a word's passages within scopes is then one GIN lookup, no row read.
+    keywords tsvector GENERATED ALWAYS AS (
+        spotlight_document(title, text) || array_to_tsvector(ARRAY['scope:' || scope])) STORED,
     length integer GENERATED ALWAYS AS (spotlight_length(spotlight_document(title, text)))
         STORED,
     UNIQUE (article_id, position)

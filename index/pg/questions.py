@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from index.pg.database import Database
+from index.pg.connections import Connections
 from index.records import utc_now
 from index.results import QuestionStats
 
 
 class PgQuestions:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Connections) -> None:
         self._database = database
 
     def log_question(self, scope: str, user_id: int | None, question: str,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 
 import psycopg
@@ -20,6 +20,7 @@ from index.embedder import Embedder
 from index.errors import IndexMissingError
 from index.manifest import FORMAT_VERSION, Manifest
 from index.parts import Retriever
+from index.pg.connections import PinnedConnections
 from index.pg.database import Database, redact
 from index.pg.dense import (
     EF_SEARCH,
@@ -124,10 +125,11 @@ class PgStorage:
         self._database = database
         self._record = record
         self.location = redact(database.url)
-        self._lexicon = Lexicon(database)
-        self.store = PgStore(database, self._lexicon)
+        self._connections = PinnedConnections(database)
+        self._lexicon = Lexicon(self._connections)
+        self.store = PgStore(self._connections, self._lexicon)
         self.catalog = self.passages = self.store
-        self.questions = PgQuestions(database)
+        self.questions = PgQuestions(self._connections)
         self._writer = threading.Lock()
 
     @property
@@ -190,10 +192,14 @@ class PgStorage:
         """Every read is a query: nothing to catch up."""
 
     # -- reading --------------------------------------------------------------------------
+    def reading(self) -> AbstractContextManager[None]:
+        """A question's queries on one connection, taken from the pool once."""
+        return self._connections.pinned()
+
     def retrievers(self) -> list[Retriever]:
-        statistics = CollectionStatistics(self._database, self.store.generation)
-        return [PgDenseRetriever(self._database),
-                PgKeywordRetriever(self._database, self._lexicon, statistics)]
+        statistics = CollectionStatistics(self._connections, self.store.generation)
+        return [PgDenseRetriever(self._connections),
+                PgKeywordRetriever(self._connections, self._lexicon, statistics)]
 
     def describe(self) -> StorageInfo:
         model = self._record.model

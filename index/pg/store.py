@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 import psycopg
 
-from index.pg.database import Database
-from index.pg.keyword import Lexicon
+from index.pg.connections import Connections
+from index.pg.keyword import Lexicon, in_scopes
 from index.records import ArticleWrite, EvidenceRow, PassageRow, StoredArticle, utc_now
 from index.results import ArticleInfo
 from index.storage import Table
@@ -38,7 +38,7 @@ def sentence_bytes(vectors: np.ndarray) -> bytes:
 
 
 class PgStore:
-    def __init__(self, database: Database, lexicon: Lexicon) -> None:
+    def __init__(self, database: Connections, lexicon: Lexicon) -> None:
         self._database = database
         self._lexicon = lexicon
 
@@ -144,11 +144,10 @@ class PgStore:
         (lexemes,) = self._lexicon.lexemes([word])
         if not lexemes:
             return 0
-        match = " & ".join(f"'{lexeme}'" for lexeme in lexemes)
+        match = in_scopes(" & ".join(f"'{lexeme}'" for lexeme in lexemes), scopes)
         with self._database.connection() as connection:
-            row = connection.execute(
-                "SELECT count(*) FROM passages WHERE keywords @@ %s::tsquery "
-                "AND scope = ANY(%s)", (match, list(scopes))).fetchone()
+            row = connection.execute("SELECT count(*) FROM passages WHERE keywords @@ %s::tsquery",
+                                     (match,)).fetchone()
         return int(row[0])
 
     # -- writing --------------------------------------------------------------------------
