@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Set
 from dataclasses import dataclass
 
 from index.terms import content_words, stem_words
@@ -98,14 +98,14 @@ class QuestionTerms:
     def total_weight(self) -> float:
         return sum(self.weights)
 
-    def coverage(self, stems: set[str]) -> float:
+    def coverage(self, stems: Set[str]) -> float:
         """Share of the question's weight whose words appear among `stems`."""
         if not self.words:
             return 0.0
         found = sum(w for stem, w in zip(self.stems, self.weights, strict=True) if stem in stems)
         return found / self.total_weight
 
-    def most_specific_missing(self, stems: set[str]) -> float:
+    def most_specific_missing(self, stems: Set[str]) -> float:
         """The weight of the most specific question word absent from `stems`, relative to
         the most specific word of all: 1.0 when the question's key word is missing."""
         if not self.words:
@@ -114,7 +114,7 @@ class QuestionTerms:
                    if stem not in stems]
         return max(missing, default=0.0) / max(self.weights)
 
-    def names_found(self, stems: set[str]) -> float:
+    def names_found(self, stems: Set[str]) -> float:
         if not self.names:
             return 0.0
         return len(self.names & stems) / len(self.names)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -77,6 +78,21 @@ def trim(text: str, limit: int = MAX_QUOTE_CHARS) -> str:
     return text[: limit - 1].rsplit(" ", 1)[0] + "…"
 
 
+@dataclass(frozen=True)
+class SentenceSignals:
+    """What a sentence says about itself, whatever the question: computed once per text."""
+
+    stems: frozenset[str]
+    words: int
+    boilerplate: bool
+    teaser: bool
+
+
+@lru_cache(maxsize=32_768)
+def sentence_signals(text: str) -> SentenceSignals:
+    return SentenceSignals(stems(text), len(words(text)), is_boilerplate(text), is_teaser(text))
+
+
 def _weights() -> np.ndarray:
     return np.array([WEIGHTS[name] for name in FEATURES], dtype=np.float64)
 
@@ -98,21 +114,21 @@ def candidates(query: Query, evidence: Evidence, policy: AnswerPolicy) -> list[C
         passage_meaning = float(passage.vector @ query.vector)
         cosines = _cosines(passage, query.vector)
         for sentence, meaning in zip(passage.sentences, cosines, strict=True):
-            if is_boilerplate(sentence.text) or len(words(sentence.text)) < MIN_QUOTE_WORDS:
+            signals = sentence_signals(sentence.text)
+            if signals.boilerplate or signals.words < MIN_QUOTE_WORDS:
                 continue  # credits, "Related story" and section headings are never answers
             order = sentence.order
-            sentence_stems = stems(sentence.text)
             next_meaning = cosines[order + 1] if order + 1 < len(cosines) else meaning
             features = np.array([
                 meaning,
                 next_meaning,
                 passage_meaning,
                 1.0 / (1 + index),
-                terms.coverage(sentence_stems),
-                terms.names_found(sentence_stems),
+                terms.coverage(signals.stems),
+                terms.names_found(signals.stems),
                 float(has_cue(kind, sentence.text)),
-                float(is_teaser(sentence.text)),
-                float(len(words(sentence.text)) < 6),
+                float(signals.teaser),
+                float(signals.words < 6),
                 float(passage.position == 0 and order == 0),
             ])
             found.append(Candidate(index, order, sentence.text, features, sentence.vector))

@@ -22,3 +22,11 @@ def test_stemming_from_many_threads_gives_the_same_answers() -> None:
     expected = [stems(text) for text in texts]
     with ThreadPoolExecutor(max_workers=16) as pool:
         assert list(pool.map(stems, texts)) == expected
+
+
+def test_stems_are_cached_and_immutable() -> None:
+    # Cached per text: a caller mutating the shared result would corrupt every later answer.
+    first = stems("Kim Kardashian was criticized for the trip")
+    assert first is stems("Kim Kardashian was criticized for the trip")
+    assert isinstance(first, frozenset)
+    assert {"kim", "kardashian", "critic", "trip"} <= first
