@@ -104,7 +104,7 @@ _SCOPE = re.compile(r"\w+")
 
 def in_scopes(match: str, scopes: Sequence[str]) -> str:
     """`match`, within `scopes`: each passage's keywords hold its scope as 'scope:<scope>'
-    (index/pg/library_schema.py), so the GIN index narrows to the asker's passages."""
+    (index/pg/library_schema.py), so the GIN index alone finds a scope's passages."""
     if not all(_SCOPE.fullmatch(scope) for scope in scopes):
         raise ValueError(f"not a scope: {scopes!r}")
     return f"({match}) & (" + " | ".join(f"'scope:{scope}'" for scope in scopes) + ")"
@@ -172,9 +172,18 @@ class Lexicon:
         return [self._known.get(word, ()) for word in words]
 
 
+_SCOPES_HELD = """
+WITH RECURSIVE held AS (
+    (SELECT scope FROM passages ORDER BY scope LIMIT 1)
+    UNION ALL
+    SELECT (SELECT scope FROM passages WHERE scope > held.scope ORDER BY scope LIMIT 1)
+    FROM held WHERE held.scope IS NOT NULL)
+SELECT scope FROM held WHERE scope IS NOT NULL"""  # one index probe per scope
+
+
 class CollectionStatistics:
-    """Passages, their average length and each lexeme's passage count over the whole
-    library (as FTS5 counts), cached per library generation."""
+    """Passages, their average length, each lexeme's passage count over the whole library
+    (as FTS5 counts) and the scopes that hold passages, cached per library generation."""
 
     def __init__(self, database: Connections, generation: Callable[[], int]) -> None:
         self._database = database
@@ -182,21 +191,28 @@ class CollectionStatistics:
         self._at = -1
         self._totals = (0, 0.0)
         self._holding: dict[str, int] = {}
+        self._scopes: frozenset[str] = frozenset()
         self._lock = threading.Lock()
 
-    def terms(self, lexemes: Sequence[str]) -> tuple[list[Term], float]:
-        """(a Term per lexeme, the average passage length)."""
+    def _current(self) -> int:
         generation = self._generation()
         with self._lock:
             if generation != self._at:
-                self._at, self._holding, self._totals = generation, {}, self._count()
+                self._at, self._holding = generation, {}
+                self._totals, self._scopes = self._count()
+        return generation
+
+    def terms(self, lexemes: Sequence[str]) -> tuple[list[Term], float]:
+        """(a Term per lexeme, the average passage length)."""
+        generation = self._current()
+        with self._lock:
             holding = dict(self._holding)
         missing = [lexeme for lexeme in dict.fromkeys(lexemes) if lexeme not in holding]
         if missing:
             with self._database.connection() as connection:
                 rows = connection.execute(
                     "SELECT t, (SELECT count(*) FROM passages WHERE keywords @@ "
-                    "('''' || t || '''')::tsquery) FROM unnest(%s::text[]) AS t",
+                    "quote_literal(t)::tsquery) FROM unnest(%s::text[]) AS t",
                     (missing,)).fetchall()
             holding.update((lexeme, int(count)) for lexeme, count in rows)
             with self._lock:
@@ -206,11 +222,26 @@ class CollectionStatistics:
         return [Term(lexeme, idf(passages, holding[lexeme]), holding[lexeme])
                 for lexeme in lexemes], average
 
-    def _count(self) -> tuple[int, float]:
+    def passages_holding(self, lexemes: Sequence[str], scopes: Sequence[str]) -> int:
+        """Passages within `scopes` holding every lexeme: all that hold them, less those of
+        the other scopes. Index lookups only: servers' own scopes are small beside the
+        global one, whose posting list a direct count would have to read."""
+        self._current()
+        match = " & ".join(f"'{lexeme}'" for lexeme in lexemes)
+        others = sorted(self._scopes - set(scopes))
+        query = "SELECT count(*) FROM passages WHERE keywords @@ %s::tsquery"
+        with self._database.connection() as connection:
+            held = int(connection.execute(query, (match,)).fetchone()[0])
+            if others:
+                held -= int(connection.execute(query, (in_scopes(match, others),)).fetchone()[0])
+        return held
+
+    def _count(self) -> tuple[tuple[int, float], frozenset[str]]:
         with self._database.connection() as connection:
             passages, average = connection.execute(
                 "SELECT count(*), coalesce(avg(length), 0)::float8 FROM passages").fetchone()
-        return int(passages), float(average)
+            scopes = frozenset(row[0] for row in connection.execute(_SCOPES_HELD))
+        return (int(passages), float(average)), scopes
 
 
 class PgKeywordRetriever:
@@ -259,8 +290,7 @@ class PgKeywordRetriever:
     def _score(self, terms: list[Term], average: float, scopes: tuple[str, ...], k: int,
                groups: list[tuple[int, ...]] | None) -> Ranking:
         params: dict[str, object] = {
-            "match": in_scopes(match_query(terms, groups), scopes), "scopes": list(scopes),
-            "k": k,
+            "match": match_query(terms, groups), "scopes": list(scopes), "k": k,
             "average": max(average, 1e-9)}
         for i, term in enumerate(terms):
             params[f"t{i}"] = term.tsquery

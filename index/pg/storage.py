@@ -31,7 +31,7 @@ from index.pg.dense import (
     hnsw_index_sql,
     vector_column_sql,
 )
-from index.pg.keyword import CollectionStatistics, Lexicon, PgKeywordRetriever
+from index.pg.keyword import Lexicon, PgKeywordRetriever
 from index.pg.library_schema import COMPONENT, MIGRATIONS
 from index.pg.migrations import migrate
 from index.pg.questions import PgQuestions
@@ -197,9 +197,8 @@ class PgStorage:
         return self._connections.pinned()
 
     def retrievers(self) -> list[Retriever]:
-        statistics = CollectionStatistics(self._connections, self.store.generation)
         return [PgDenseRetriever(self._connections),
-                PgKeywordRetriever(self._connections, self._lexicon, statistics)]
+                PgKeywordRetriever(self._connections, self._lexicon, self.store.statistics)]
 
     def describe(self) -> StorageInfo:
         model = self._record.model

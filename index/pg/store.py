@@ -13,7 +13,7 @@ import numpy as np
 import psycopg
 
 from index.pg.connections import Connections
-from index.pg.keyword import Lexicon, in_scopes
+from index.pg.keyword import CollectionStatistics, Lexicon
 from index.records import ArticleWrite, EvidenceRow, PassageRow, StoredArticle, utc_now
 from index.results import ArticleInfo
 from index.storage import Table
@@ -41,6 +41,12 @@ class PgStore:
     def __init__(self, database: Connections, lexicon: Lexicon) -> None:
         self._database = database
         self._lexicon = lexicon
+        self._statistics = CollectionStatistics(database, self.generation)
+
+    @property
+    def statistics(self) -> CollectionStatistics:
+        """Counts for bm25, shared with the keyword retriever (one cache per library)."""
+        return self._statistics
 
     # -- ArticleCatalog -------------------------------------------------------------------
     def stored_articles(self, scope: str) -> dict[str, StoredArticle]:
@@ -142,13 +148,7 @@ class PgStore:
 
     def document_frequency(self, word: str, scopes: Sequence[str]) -> int:
         (lexemes,) = self._lexicon.lexemes([word])
-        if not lexemes:
-            return 0
-        match = in_scopes(" & ".join(f"'{lexeme}'" for lexeme in lexemes), scopes)
-        with self._database.connection() as connection:
-            row = connection.execute("SELECT count(*) FROM passages WHERE keywords @@ %s::tsquery",
-                                     (match,)).fetchone()
-        return int(row[0])
+        return self._statistics.passages_holding(lexemes, scopes) if lexemes else 0
 
     # -- writing --------------------------------------------------------------------------
     def write(self, articles: Sequence[ArticleWrite], removed: Sequence[str] = ()) -> None:

@@ -108,6 +108,7 @@ class PgTarget:
                 connection.execute(KEYWORD_INDEX)
                 connection.execute(hnsw_index_sql())
                 check_counts(count_rows(_reader(connection)), snapshot.counts)
+                connection.execute("ANALYZE articles, passages")  # statistics for the planner
                 connection.execute(
                     "UPDATE library_info SET generation = generation + 1, updated_at = %s",
                     (utc_now(),))

@@ -109,6 +109,12 @@ def test_guild_articles_are_invisible_to_other_guilds(library: Library) -> None:
     assert "secret gig.txt" not in [info.source for info in listed]
     assert library.get_article(ids(library.search("secret gig", guild_id=GUILD_A, k=1))[0],
                                guild_id=GUILD_B) is None
+    # How rare a question's word is (answer scoring) is counted within the asker's scopes.
+    frequency = library.storage.passages.document_frequency
+    assert frequency("basement", ("global", str(GUILD_A))) == 1
+    assert frequency("basement", ("global", str(GUILD_B))) == frequency("basement",
+                                                                         ("global",)) == 0
+    assert frequency("ramen", ("global", str(GUILD_B))) == frequency("ramen", ("global",)) == 1
 
 
 def test_a_guild_with_few_articles_among_many_still_gets_k_results(

@@ -13,7 +13,7 @@ from index.config import LibraryConfig
 from index.embedder import FakeEmbedder
 from index.errors import DatabaseUnavailableError, SchemaVersionError
 from index.library import Library, open_library
-from index.pg.dense import EF_SEARCH, HNSW_INDEX
+from index.pg.dense import HNSW_INDEX, PgDenseRetriever
 from index.pg.library_schema import COMPONENT, MIGRATIONS
 from index.pg.migrations import schema_version
 from tests.conftest import block_database
@@ -78,10 +78,9 @@ def test_the_hnsw_search_returns_k_beyond_ef_search_and_filters_inside_the_query
             "EXPLAIN SELECT id FROM passages WHERE scope = 'global' "
             "ORDER BY vector <=> %s LIMIT 150", (library.embedder.encode(["tulips"])[0],)))
     assert HNSW_INDEX in plan
-    k = EF_SEARCH + 50
-    hits = library.pipeline.retrievers["dense"].retrieve(
-        library.query("garden note tulips", guild_id=GUILD_A), k)
-    assert len(hits) == k
+    narrow = PgDenseRetriever(library.database, ef_search=40)
+    hits = narrow.retrieve(library.query("garden note tulips", guild_id=GUILD_A), 100)
+    assert len(hits) == 100
     own = library.pipeline.retrievers["dense"].retrieve(
         library.query("secret marigold", guild_id=GUILD_A), 5)
     titles = {row.title for row in library.storage.passages.passages(
