@@ -48,6 +48,16 @@ INDEX_TYPE = (f"pgvector HNSW (cosine, m={HNSW_M}, ef_construction={HNSW_EF_CONS
               f"ef_search={EF_SEARCH}) over global passages, exact per server")
 
 
+def index_type(database: Database) -> str:
+    """What the HNSW index was built with (a library keeps the settings it was made with)."""
+    with database.connection() as connection:
+        row = connection.execute("SELECT reloptions FROM pg_class WHERE relname = %s",
+                                 (HNSW_INDEX,)).fetchone()
+    built = ", ".join(row[0] or ()) if row else "no index"
+    return (f"pgvector HNSW (cosine, {built}, ef_search={EF_SEARCH}) over global passages, "
+            "exact per server")
+
+
 @dataclass(frozen=True)
 class LibraryRecord:
     format_version: int
@@ -205,7 +215,7 @@ class PgStorage:
         return StorageInfo(
             location=self.location, format_version=self._record.format_version,
             model_name=model.name, model_sha256=model.fingerprint, dim=model.dim,
-            index_type=INDEX_TYPE, dense_vectors=self.store.total("passages"),
+            index_type=index_type(self._database), dense_vectors=self.store.total("passages"),
             created_at=self._record.created_at,
             updated_at=self.store.updated_at() or self._record.created_at)
 
