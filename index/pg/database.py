@@ -15,9 +15,7 @@ from pgvector.psycopg import register_vector
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from index.errors import DatabaseUnavailableError
-from index.pg.urls import URL_SCHEMES, is_database_url, redact
-
-__all__ = ["URL_SCHEMES", "Database", "is_database_url", "redact"]
+from index.pg.urls import redact
 
 
 def _unavailable(url: str, error: Exception) -> DatabaseUnavailableError:

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import psycopg
 
 from index.errors import SchemaVersionError
-from index.pg.database import Database, redact
+from index.pg.database import Database
+from index.pg.urls import redact
 
 log = logging.getLogger(__name__)
 SCHEMA_TABLE = "spotlight_schema"

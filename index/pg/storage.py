@@ -21,7 +21,7 @@ from index.errors import IndexMissingError
 from index.manifest import FORMAT_VERSION, Manifest
 from index.parts import Retriever
 from index.pg.connections import PinnedConnections
-from index.pg.database import Database, redact
+from index.pg.database import Database
 from index.pg.dense import (
     EF_SEARCH,
     HNSW_EF_CONSTRUCTION,
@@ -36,6 +36,7 @@ from index.pg.library_schema import COMPONENT, MIGRATIONS
 from index.pg.migrations import migrate
 from index.pg.questions import PgQuestions
 from index.pg.store import PgStore
+from index.pg.urls import redact
 from index.records import ArticleWrite, ModelInfo, utc_now
 from index.storage import StorageInfo
 

@@ -11,7 +11,7 @@ import numpy as np
 import psycopg
 
 from index.errors import IndexMissingError, TransferError
-from index.pg.database import Database, redact
+from index.pg.database import Database
 from index.pg.dense import hnsw_index_sql
 from index.pg.library_schema import COMPONENT, KEYWORD_INDEX, MIGRATIONS
 from index.pg.migrations import check_schema, schema_version
@@ -23,6 +23,7 @@ from index.pg.storage import (
     start_library,
 )
 from index.pg.store import flat_spans, paired_spans
+from index.pg.urls import redact
 from index.records import utc_now
 from index.transfer import (
     ARTICLE_COLUMNS,

@@ -8,8 +8,9 @@ import psycopg
 import pytest
 
 from index.errors import DatabaseUnavailableError, SchemaVersionError
-from index.pg.database import Database, redact
+from index.pg.database import Database
 from index.pg.migrations import Migration, check_schema, migrate, schema_version
+from index.pg.urls import redact
 
 pytestmark = pytest.mark.postgres
 
