@@ -14,6 +14,7 @@ from discord import app_commands
 from bot.cooldowns import Cooldowns, MemberCooldowns
 from bot.settings import Settings
 from bot.state import BotState
+from index.batching import BatchingEmbedder
 from index.errors import DatabaseUnavailableError
 from index.feeds import Feeds
 from index.library import Library
@@ -68,6 +69,13 @@ class Services:
 
     def is_owner(self, user_id: int) -> bool:
         return user_id in self.settings.owner_ids
+
+    def prefetch_question(self, question: str) -> None:
+        """Queue the question's embedding now, from the event loop: a burst then reaches
+        the model in a few big batches instead of at most `ask_workers` at a time."""
+        embedder = self.library.embedder
+        if isinstance(embedder, BatchingEmbedder):
+            embedder.prefetch(question)
 
     async def run_search(self, function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """function(*args, **kwargs), blocking search or answering, on the question threads:

@@ -9,6 +9,12 @@ so a burst is embedded in a few model calls instead of one per question, and a l
 question pays at most `max_wait_ms`. Any other call (an ingest batch, no text at all) goes
 straight to the wrapped embedder, in the caller's thread.
 
+`prefetch(text)` queues a question without waiting for it: the bot calls it as a question
+arrives, on the event loop, so a burst reaches the queue together instead of a few at a
+time through the question threads (at most `ask_workers` of them), and the later
+`encode([text])` from a question thread takes the prefetched row. Prefetched rows never
+taken (the question failed before it was asked) are forgotten oldest first.
+
 An exception from the batch's `encode` reaches every caller of that batch. `close()`
 refuses new calls, lets the worker finish the texts already queued, and joins it. The
 worker starts at the first question, so a batcher never asked anything owns no thread.
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -28,6 +35,8 @@ from index.embedder import Embedder
 
 DEFAULT_MAX_BATCH = 16
 DEFAULT_MAX_WAIT_MS = 2.0
+# Prefetched questions kept until asked: far more than a burst, small in memory.
+MAX_PREFETCHED = 1024
 
 
 class BatcherClosedError(RuntimeError):
@@ -59,6 +68,7 @@ class BatchingEmbedder:
         self._ready = threading.Condition()
         self._closed = False
         self._worker: threading.Thread | None = None
+        self._prefetched: OrderedDict[str, Future] = OrderedDict()
         self.batches = 0  # encode calls made for queued questions (for tests and benchmarks)
 
     # -- the Embedder protocol, and whatever else the wrapped embedder offers -------------
@@ -89,7 +99,23 @@ class BatchingEmbedder:
             raise BatcherClosedError("the embedder was closed")
         if len(texts) != 1 or self.max_batch == 1:
             return self.inner.encode(texts)
-        return self._submit(texts[0]).result()
+        with self._ready:
+            prefetched = self._prefetched.pop(texts[0], None)
+        return (prefetched or self._submit(texts[0])).result()
+
+    def prefetch(self, text: str) -> None:
+        """Start embedding a question that `encode([text])` will ask for soon; never blocks
+        on the model."""
+        if self.max_batch == 1:
+            return
+        with self._ready:
+            if text in self._prefetched:
+                return
+        future = self._submit(text)
+        with self._ready:
+            self._prefetched[text] = future
+            while len(self._prefetched) > MAX_PREFETCHED:
+                self._prefetched.popitem(last=False)
 
     # -- lifecycle ------------------------------------------------------------------------
     def close(self, timeout: float | None = None) -> None:

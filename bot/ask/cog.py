@@ -47,6 +47,7 @@ class AskCog(commands.Cog):
             question = normalise_question(
                 compose_followup(previous, asked, max_chars=limit), limit
             )
+        self.services.prefetch_question(question)
         # On the question threads (at most settings.ask_workers), off the event loop.
         return await self.services.run_search(
             answer_question, self.services.library, question, guild_id=guild_id, user_id=user_id

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from pathlib import Path
 
 from bot.client import SpotlightBot
@@ -145,3 +146,51 @@ async def test_a_burst_of_asks_and_mentions_is_all_answered_n_at_a_time(
     # The questions held at the gate were embedded together (the rest may be too).
     assert batcher.batches < counter.calls
     assert fake_discord.unknown_requests == []
+
+
+class HeldEmbedder(FakeEmbedder):
+    """Records each question batch; the first waits until `burst - 1` more are queued in
+    the batcher, which only happens if they reach it without a question thread each."""
+
+    def __init__(self, burst: int) -> None:
+        super().__init__()
+        self.burst = burst
+        self.batcher: BatchingEmbedder | None = None
+        self.question_batches: list[int] = []
+
+    def encode(self, texts):
+        if self.batcher is not None:
+            if not self.question_batches:
+                deadline = time.monotonic() + 20
+                while self.batcher.pending < self.burst - 1 and time.monotonic() < deadline:
+                    time.sleep(0.005)
+            self.question_batches.append(len(texts))
+        return super().encode(texts)
+
+
+async def test_a_burst_reaches_the_model_together_even_through_one_question_thread(
+        fake_discord: FakeDiscord, server: Server, tmp_path: Path) -> None:
+    burst = 6
+    inner = HeldEmbedder(burst)
+    batcher = BatchingEmbedder(inner, max_wait_ms=0, max_batch=16)
+    library = Library.open(tmp_path / "index", batcher, create=True)
+    library.build([Article(title=KIM_TITLE, text=KIM_TEXT, source="kim.txt")])
+    inner.batcher = batcher  # from here on, only questions reach the model
+    settings = bot_settings(fake_discord, tmp_path, ask_workers=1)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    bot = SpotlightBot(settings=settings, library=library, guild_ready_timeout=0.05)
+    members = [fake_discord.add_member(server.guild, f"fan{n}") for n in range(burst)]
+    try:
+        async with running_bot(bot, fake_discord):
+            asked = await asyncio.gather(*(
+                fake_discord.slash_command(server.guild, server.channel, member, "ask",
+                                           {"question": f"why was Kim criticized? ({n})"})
+                for n, member in enumerate(members)))
+            replies = await asyncio.gather(*(fake_discord.wait_for_response(i, timeout=30)
+                                             for i in asked))
+    finally:
+        library.close()
+        batcher.close()
+    assert all(KIM_TITLE in reply.text() for reply in replies)
+    # One question thread, yet the burst was embedded in two model calls, not six.
+    assert inner.question_batches == [1, burst - 1]

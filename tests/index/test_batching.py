@@ -104,6 +104,48 @@ def test_a_burst_is_split_into_batches_of_at_most_max_batch() -> None:
     np.testing.assert_allclose(np.vstack(rows), expected, atol=1e-6)
 
 
+def test_prefetched_questions_are_batched_together_and_taken_by_encode() -> None:
+    """The bot prefetches a burst from its event loop: the model sees full batches even
+    though one question thread then asks for the rows one by one."""
+    gate = threading.Event()
+    inner = RecordingEmbedder(gate)
+    with BatchingEmbedder(inner, max_wait_ms=0, max_batch=8) as batcher:
+        batcher.prefetch(QUESTIONS[0])
+        assert inner.entered.wait(30)  # the first is in the model; the rest queue behind it
+        for text in QUESTIONS[1:17]:
+            batcher.prefetch(text)
+        batcher.prefetch(QUESTIONS[3])  # asked twice before it is taken: queued once
+        assert batcher.pending == 16
+        gate.set()
+        rows = [batcher.encode([text]) for text in QUESTIONS[:17]]
+        assert [len(call) for call in inner.calls] == [1, 8, 8]
+        np.testing.assert_allclose(np.vstack(rows), FakeEmbedder().encode(QUESTIONS[:17]),
+                                   atol=1e-6)
+        batcher.encode([QUESTIONS[3]])  # taken already: embedded again, not an old future
+        assert len(inner.calls) == 4
+
+
+def test_prefetched_rows_never_taken_are_forgotten_oldest_first(monkeypatch) -> None:
+    monkeypatch.setattr("index.batching.MAX_PREFETCHED", 3)
+    inner = RecordingEmbedder()
+    with BatchingEmbedder(inner, max_wait_ms=0, max_batch=4) as batcher:
+        for text in QUESTIONS[:4]:
+            batcher.prefetch(text)
+        wait_until(lambda: sum(len(call) for call in inner.calls) == 4, "four embedded")
+        batcher.encode([QUESTIONS[3]])  # kept: no new call
+        assert sum(len(call) for call in inner.calls) == 4
+        batcher.encode([QUESTIONS[0]])  # the oldest was dropped: embedded again
+        assert sum(len(call) for call in inner.calls) == 5
+
+
+def test_prefetch_with_batching_off_does_nothing() -> None:
+    inner = RecordingEmbedder()
+    batcher = BatchingEmbedder(inner, max_wait_ms=0, max_batch=1)
+    batcher.prefetch(QUESTIONS[0])
+    assert inner.calls == [] and batcher_threads() == []
+    batcher.close()
+
+
 def test_big_calls_go_straight_through_in_the_callers_thread() -> None:
     inner = RecordingEmbedder()
     batcher = BatchingEmbedder(inner, max_wait_ms=LONG_WAIT_MS, max_batch=4)
