@@ -202,25 +202,30 @@ class Library:
                 f"The index at {self.storage.location} holds no articles yet. Add some with "
                 f"`python -m index build --corpus PATH` (or /library add in Discord)."
             )
-        vector = (self.embedder.encode([text])[0] if embed
-                  else np.zeros(self.embedder.dim, np.float32))
+        vector = self._embed_question(text) if embed else np.zeros(self.embedder.dim, np.float32)
         return Query(text, vector, scopes)
 
     def search(self, query: str, *, guild_id: int | None = None, k: int = 5,
                mode: SearchMode = "hybrid") -> list[Hit]:
         """The best passages, at most one per article, best first."""
-        asked = self.query(query, guild_id, embed=mode != "keyword")
+        asked = self.query(query, guild_id, embed=False)
+        embed = None if mode == "keyword" else self._embed_question
         with self.storage.reading():
-            retrieved = self.pipeline.retrieve(asked, k, only=None if mode == "hybrid" else mode)
+            retrieved = self.pipeline.retrieve(asked, k, only=None if mode == "hybrid" else mode,
+                                               embed=embed)
         return [passage.hit for passage in retrieved.passages]
 
     def ask(self, question: str, *, guild_id: int | None = None, k: int = 3) -> Answer:
         """A grounded answer: quoted sentences with citations, or abstained=True with the
         closest articles as hits. Raises QuestionError for an empty or overlong question
         (a `Question` validated at the edge is not validated again)."""
-        asked = self.query(question, guild_id)
+        asked = self.query(question, guild_id, embed=False)
         with self.storage.reading():
-            return self.pipeline.ask(asked, k)
+            # Embedded inside: the keyword side runs meanwhile.
+            return self.pipeline.ask(asked, k, embed=self._embed_question)
+
+    def _embed_question(self, text: str) -> np.ndarray:
+        return self.embedder.encode([text])[0]
 
     def get_article(self, article_id: str, *, guild_id: int | None = None) -> ArticleInfo | None:
         return self.storage.catalog.article_info(article_id, visible_scopes(guild_id))
@@ -270,6 +275,7 @@ class Library:
         return self.storage.questions.question_stats(scope_of(guild_id), top)
 
     def close(self) -> None:
+        self.pipeline.close()
         close_answerer = getattr(self.pipeline.answerer, "close", None)
         if close_answerer is not None:  # the LLM answerer's HTTP client and threads
             close_answerer()

@@ -73,6 +73,9 @@ class Draft:
 
 class Retriever(Protocol):
     name: str
+    # False: ranks from the question's text alone, so the pipeline runs it while the
+    # question is being embedded (its `query.vector` is then a placeholder).
+    needs_vector: bool
 
     def retrieve(self, query: Query, k: int) -> Ranking:
         """At most k passages visible in query.scopes, best first."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -38,6 +39,11 @@ CANDIDATE_POOL = 50
 # Near-copies are looked for among this many times the articles asked for.
 DUPLICATE_SEARCH_FACTOR = 4
 AGREEMENT_DEPTH = 5
+# Threads that run the retrievers needing no vector while the question is embedded: the
+# machine's cores. When all are busy the asking thread runs them itself (see _Ahead).
+AHEAD_WORKERS = 2
+
+Embed = Callable[[str], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,33 @@ class Retrieved:
     passages: list[EvidencePassage]  # best article first, one passage each
     rankings: dict[str, Ranking]
     articles_of: dict[int, str]  # passage id -> article id, for what the rankings hold
+    query: Query  # embedded, when the pipeline embedded it
+
+
+@dataclass(frozen=True)
+class _Ranked:
+    rankings: dict[str, Ranking]
+    articles_of: dict[int, str]
+
+
+class _Ahead:
+    """Work started on another thread while the asking thread embeds the question (the
+    model and SQLite both release the GIL). Work no thread has picked up by the time it
+    is needed is taken back and run by the asker: under a burst of questions it never
+    waits in a queue behind other questions' work."""
+
+    def __init__(self, workers: int) -> None:
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="spotlight-ahead")
+
+    def start(self, work: Callable[[], _Ranked]) -> Future[_Ranked]:
+        return self._pool.submit(work)
+
+    @staticmethod
+    def finish(started: Future[_Ranked], work: Callable[[], _Ranked]) -> _Ranked:
+        return work() if started.cancel() else started.result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 class _TermStatistics:
@@ -112,22 +145,37 @@ class Pipeline:
         self.answerability = answerability
         self.reranker = reranker
         self._statistics = _TermStatistics(store)
+        self._ahead = _Ahead(AHEAD_WORKERS)
 
-    def retrieve(self, query: Query, k: int, only: str | None = None) -> Retrieved:
+    def retrieve(self, query: Query, k: int, only: str | None = None,
+                 embed: Embed | None = None) -> Retrieved:
         """The best passages, one per article, near-copies dropped; `only` names one
-        retriever (a search mode) instead of all."""
+        retriever (a search mode) instead of all. With `embed`, the question is embedded
+        here (`query.vector` is a placeholder) while the retrievers that need no vector
+        already run; `Retrieved.query` is then the embedded query."""
         retrievers = [self.retrievers[only]] if only else list(self.retrievers.values())
-        rankings = {r.name: r.retrieve(query, CANDIDATE_POOL) for r in retrievers}
-        rows = self._store.passages(
-            list({pid for ranking in rankings.values() for pid, _ in ranking}), query.scopes)
-        articles_of = {pid: row.article_id for pid, row in rows.items()}
+        ahead = [r for r in retrievers if embed is not None and not r.needs_vector]
+        early = query  # its vector is a placeholder: the retrievers run ahead never read it
+
+        def run_ahead() -> _Ranked:
+            return self._rank(ahead, early, {})
+
+        started = self._ahead.start(run_ahead) if ahead else None
+        if embed is not None:
+            query = replace(query, vector=embed(query.text))
+        known = _Ahead.finish(started, run_ahead) if started else _Ranked({}, {})
+        ranked = self._rank([r for r in retrievers if r not in ahead], query,
+                            known.articles_of)
+        rankings = {r.name: (known if r in ahead else ranked).rankings[r.name]
+                    for r in retrievers}
+        articles_of = known.articles_of | ranked.articles_of
         fused = self.fusion.fuse(list(rankings.values()), articles_of.get)
         candidates = fused[: DUPLICATE_SEARCH_FACTOR * k]
         evidence_rows = self._store.evidence([pid for pid, _ in candidates], query.scopes,
                                              self._dim)
         scores = dict(candidates)
         if not evidence_rows:
-            return Retrieved([], rankings, articles_of)
+            return Retrieved([], rankings, articles_of, query)
         kept = drop_near_duplicates(np.vstack([row.vector for row in evidence_rows]), k)
         passages = [
             _evidence_passage(rank, scores[evidence_rows[row].passage.id], evidence_rows[row])
@@ -135,7 +183,15 @@ class Pipeline:
         ]
         if self.reranker is not None:
             passages = self.reranker.rerank(query, passages)
-        return Retrieved(passages, rankings, articles_of)
+        return Retrieved(passages, rankings, articles_of, query)
+
+    def _rank(self, retrievers: Sequence[Retriever], query: Query,
+              known: dict[int, str]) -> _Ranked:
+        """Each retriever's candidates and the articles of those not `known` already."""
+        rankings = {r.name: r.retrieve(query, CANDIDATE_POOL) for r in retrievers}
+        wanted = {pid for ranking in rankings.values() for pid, _ in ranking} - known.keys()
+        rows = self._store.passages(list(wanted), query.scopes)
+        return _Ranked(rankings, {pid: row.article_id for pid, row in rows.items()})
 
     def evidence(self, query: Query, retrieved: Retrieved) -> Evidence:
         passages = retrieved.passages
@@ -155,8 +211,10 @@ class Pipeline:
             for ranking in retrieved.rankings.values())
         return agreeing / len(retrieved.rankings)
 
-    def ask(self, query: Query, k: int) -> Answer:
-        retrieved = self.retrieve(query, k)
+    def ask(self, query: Query, k: int, embed: Embed | None = None) -> Answer:
+        """`embed`: as in `retrieve`."""
+        retrieved = self.retrieve(query, k, embed=embed)
+        query = retrieved.query
         hits = [passage.hit for passage in retrieved.passages]
         if not hits:
             return Answer(question=query.text, abstained=True)
@@ -169,3 +227,6 @@ class Pipeline:
                           confidence=judgement.probability)
         return replace(draft.answer, hits=hits, evidence=best,
                        confidence=judgement.probability)
+
+    def close(self) -> None:
+        self._ahead.close()

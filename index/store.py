@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
+from index.bm25 import common_bound, merge_split, split_common
 from index.records import (
     GLOBAL_SCOPE,
     ArticleWrite,
@@ -27,7 +29,7 @@ from index.records import (
 )
 from index.results import ArticleInfo, QuestionStats
 from index.sqlite import ThreadConnections
-from index.terms import fts_phrase
+from index.terms import fts_any, fts_phrase
 
 # The records moved to index/records.py (every backend shares them); importing them from
 # here still works.
@@ -97,6 +99,7 @@ class Store(ThreadConnections):
     def __init__(self, path: Path) -> None:
         super().__init__(path)
         self._outside: dict[tuple[int, tuple[str, ...]], bool] = {}
+        self._counts: dict[str, int] = {}
         with self.transaction() as db:
             db.executescript(SCHEMA)
             columns = {row[1] for row in db.execute("PRAGMA table_info(passages)")}
@@ -382,22 +385,80 @@ class Store(ThreadConnections):
         )
         return {row[0]: PassageRow(*row) for row in rows}
 
-    def keyword_search(self, match: str, scopes: Sequence[str], k: int) -> list[tuple[int, float]]:
-        """(passage id, bm25) best first; bm25 is negated so that higher is better. The
-        scope join (3x slower) is skipped only when nothing outside `scopes` exists."""
+    def keyword_search(self, phrases: Sequence[str], scopes: Sequence[str],
+                       k: int) -> list[tuple[int, float]]:
+        """(passage id, bm25) of the top k passages holding any of `phrases`, best first
+        (ties by id); bm25 is negated so that higher is better. When a few common phrases
+        match most of those passages, the rare phrases' passages are ranked first and the
+        common-only ones skipped if they provably cannot reach the top k (index/bm25.py):
+        the same passages and scores as one query over all phrases, for less work."""
+        with self.snapshot():  # the phrase counts and the queries see one state
+            rows = self._fts_rows()
+            hits = {phrase: self._phrase_hits(phrase) for phrase in phrases}
+            # A phrase no passage holds adds nothing to any score: leaving it out of the
+            # OR changes nothing.
+            present = [phrase for phrase in dict.fromkeys(phrases) if hits[phrase]]
+            if not present:
+                return []
+            rare, common = split_common(present, hits, rows)
+            if common:
+                top = merge_split(
+                    self._bm25(fts_any(rare), scopes, k),
+                    self._bm25(f"({fts_any(rare)}) AND ({fts_any(common)})", scopes, k),
+                    k, common_bound(common, hits, rows))
+                if top is not None:
+                    return top
+            return self._bm25(fts_any(present), scopes, k)
+
+    def _bm25(self, match: str, scopes: Sequence[str], k: int) -> list[tuple[int, float]]:
+        """One FTS5 query's top k. The scope join (3x slower) is skipped only when nothing
+        outside `scopes` exists."""
         if not self.has_passages_outside(scopes):
             rows = self.db.execute(
                 "SELECT rowid, bm25(passages_fts, 0.5, 1.0) AS rank FROM passages_fts "
-                "WHERE passages_fts MATCH ? ORDER BY rank LIMIT ?", (match, k))
+                "WHERE passages_fts MATCH ? ORDER BY rank, rowid LIMIT ?", (match, k))
             return [(row[0], -row[1]) for row in rows]
         rows = self.db.execute(
             "SELECT f.rowid, bm25(passages_fts, 0.5, 1.0) AS rank FROM passages_fts f "
             "JOIN passages p ON p.id = f.rowid "
             f"WHERE passages_fts MATCH ? AND p.scope IN ({_placeholders(scopes)}) "
-            "ORDER BY rank LIMIT ?",
+            "ORDER BY rank, f.rowid LIMIT ?",
             (match, *scopes, k),
         )
         return [(row[0], -row[1]) for row in rows]
+
+    def _fts_rows(self) -> int:
+        """Rows of the keyword index, all scopes: what FTS5's idf counts against."""
+        return self._per_generation("\x00rows", lambda: self.total("passages"))
+
+    def _phrase_hits(self, phrase: str) -> int:
+        """Passages holding `phrase`, all scopes: FTS5's own idf input, so never scoped."""
+        return self._per_generation(phrase, lambda: int(self.db.execute(
+            "SELECT COUNT(*) FROM passages_fts WHERE passages_fts MATCH ?",
+            (fts_phrase(phrase),)).fetchone()[0]))
+
+    def _per_generation(self, key: str, count: Callable[[], int]) -> int:
+        """A count cached until the next write ("kim" is asked about again and again)."""
+        generation = self.generation()
+        cache = self._counts
+        if cache.get("\x00generation") != generation:
+            cache = self._counts = {"\x00generation": generation}
+        if key not in cache:
+            cache[key] = count()
+        return cache[key]
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """This thread's reads in one read transaction: one committed state throughout."""
+        db = self.db
+        if db.in_transaction:
+            yield
+            return
+        db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            db.execute("COMMIT")
 
     def document_frequency(self, word: str, scopes: Sequence[str]) -> int:
         """Passages in `scopes` holding `word` (stemmed as the keyword index stems)."""

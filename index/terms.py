@@ -82,9 +82,7 @@ def fts_phrase(word: str) -> str:
     return f'"{word}"'
 
 
-def fts_query(text: str) -> str | None:
-    """An FTS5 MATCH expression: any content word, each quoted so it is never syntax."""
-    terms = content_words(text)
-    if not terms:
-        return None
-    return " OR ".join(fts_phrase(term) for term in terms)
+def fts_any(words: list[str] | tuple[str, ...]) -> str:
+    """An FTS5 MATCH expression for passages holding any of `words`."""
+    return " OR ".join(fts_phrase(word) for word in words)
+

@@ -49,6 +49,7 @@ def _scope_search(scope: str, at: int) -> str:
 
 class PgDenseRetriever:
     name = "dense"
+    needs_vector = True
 
     def __init__(self, database: Connections, ef_search: int = EF_SEARCH) -> None:
         self._database = database

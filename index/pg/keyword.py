@@ -249,6 +249,8 @@ class PgKeywordRetriever:
     ranks them, within the asker's scopes (a WHERE clause of the one query)."""
 
     name = "keyword"
+    # Run in the asking thread: its queries use the connection pinned to it (reading()).
+    needs_vector = True
 
     def __init__(self, database: Connections, lexicon: Lexicon,
                  statistics: CollectionStatistics) -> None:

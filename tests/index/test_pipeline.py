@@ -41,6 +41,7 @@ class OnlyChef:
     """A retriever that always ranks the chef's first passage: proves parts are swappable."""
 
     name = "only-chef"
+    needs_vector = True
 
     def __init__(self, library: Library) -> None:
         self.library = library
