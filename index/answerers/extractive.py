@@ -4,8 +4,9 @@ Every sentence of the top passages (boilerplate and headings excepted) is scored
 signals: its meaning against the question's, its passage's, the question's specific words
 and names in it, whether it holds what the question asks for, a teaser penalty. A logistic
 model, fitted by `benchmarks/fit_answerer.py` on one half of our question sets, turns them
-into the probability that the sentence holds the answer. The best sentence leads; another is added
-only when it is likely to answer too and says something new.
+into the probability that the sentence holds the answer. The best sentence leads (followed by the
+next sentence when it opens its article); another is added only when it is likely to answer too
+and says something new.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ BIAS = -8.106
 MAX_QUOTE_CHARS = 400
 # Shorter "sentences" are section headings ("The Comments") or fragments.
 MIN_QUOTE_WORDS = 4
+_LEDE = FEATURES.index("lede")
+_TEASER = FEATURES.index("teaser")
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,12 @@ class AnswerPolicy:
     min_share_of_lead: float = 0.1
     # Sentences this similar to one already quoted add nothing.
     redundant_cosine: float = 0.85
+    # When the lead is the article's opening sentence, the sentence after it is quoted next
+    # if its probability is at least this share of the lead's: an opening sentence sums the
+    # story up and the next one gives the details (who, what, why), which the question's
+    # words match less well than the summary does. 0.2 was the best share on the fit halves
+    # (benchmarks/README.md, "Third pass").
+    lede_continuation_share: float = 0.2
 
 
 @dataclass(frozen=True)
@@ -152,9 +161,26 @@ def _redundant(candidate: Candidate, chosen: list[Candidate], limit: float) -> b
     return False
 
 
+def lede_continuation(found: list[Candidate], probability: np.ndarray, lead: int,
+                      policy: AnswerPolicy) -> list[int]:
+    """The sentence right after the lead, when the lead opens its article and the next
+    sentence is likely enough to answer and is no hook (a list of at most one index)."""
+    opening = found[lead]
+    if opening.features[_LEDE] != 1.0:
+        return []
+    # Never under the floor every other quote must pass (choose stops at the first below it).
+    share = max(policy.lede_continuation_share, policy.min_share_of_lead)
+    return [index for index, candidate in enumerate(found)
+            if candidate.passage_index == opening.passage_index
+            and candidate.order == opening.order + 1
+            and candidate.features[_TEASER] != 1.0
+            and probability[index] >= share * probability[lead]]
+
+
 def choose(found: list[Candidate], probability: np.ndarray,
            policy: AnswerPolicy) -> list[Candidate]:
-    """The lead, then the next likeliest answers while they fit and add something."""
+    """The lead (and the sentence after it when the lead opens the article), then the next
+    likeliest answers while they fit and add something."""
     if not found:
         return []
     ranked = sorted(range(len(found)), key=lambda i: (-probability[i], i))
@@ -162,7 +188,8 @@ def choose(found: list[Candidate], probability: np.ndarray,
     chosen = [found[lead]]
     length = len(found[lead].text)
     floor = policy.min_share_of_lead * probability[lead]
-    for index in ranked[1:]:
+    following = lede_continuation(found, probability, lead, policy)
+    for index in following + [i for i in ranked[1:] if i not in following]:
         if len(chosen) >= policy.max_quotes or probability[index] < floor:
             break
         candidate = found[index]
