@@ -190,8 +190,7 @@ class Pipeline:
         """Each retriever's candidates and the articles of those not `known` already."""
         rankings = {r.name: r.retrieve(query, CANDIDATE_POOL) for r in retrievers}
         wanted = {pid for ranking in rankings.values() for pid, _ in ranking} - known.keys()
-        rows = self._store.passages(list(wanted), query.scopes)
-        return _Ranked(rankings, {pid: row.article_id for pid, row in rows.items()})
+        return _Ranked(rankings, self._store.articles_of(list(wanted), query.scopes))
 
     def evidence(self, query: Query, retrieved: Retrieved) -> Evidence:
         passages = retrieved.passages

@@ -57,6 +57,12 @@ class PassageSource(Protocol):
         """By id, those of the passages that still exist within `scopes`."""
         ...
 
+    def articles_of(self, passage_ids: Sequence[int],
+                    scopes: Sequence[str]) -> dict[int, str]:
+        """Passage id -> article id, for those still existing within `scopes`: all that
+        fusion needs of the candidates, without their text."""
+        ...
+
     def evidence(self, passage_ids: Sequence[int], scopes: Sequence[str],
                  dim: int) -> list[EvidenceRow]:
         """The passages with their vectors, in the order asked, those gone or outside

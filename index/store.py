@@ -350,12 +350,13 @@ class Store(ThreadConnections):
         any outside `scopes` (whatever a search returned), are left out."""
         if not passage_ids:
             return []
+        # `+p.scope`: by primary key, as in articles_of.
         rows = {row[0]: row for row in self.db.execute(
             "SELECT p.id, p.article_id, p.position, p.text, a.title, a.source, a.url, a.date, "
             "p.vector, p.sentence_spans, p.sentence_vectors "
             "FROM passages p JOIN articles a ON a.id = p.article_id "
             f"WHERE p.id IN ({_placeholders(passage_ids)}) "
-            f"AND p.scope IN ({_placeholders(scopes)})", (*passage_ids, *scopes))}
+            f"AND +p.scope IN ({_placeholders(scopes)})", (*passage_ids, *scopes))}
         evidence = []
         for passage_id in passage_ids:
             row = rows.get(passage_id)
@@ -370,6 +371,17 @@ class Store(ThreadConnections):
                 PassageRow(*row[:8]), np.frombuffer(row[8], dtype=np.float32), spans,
                 sentence_vectors))
         return evidence
+
+    def articles_of(self, passage_ids: Sequence[int],
+                    scopes: Sequence[str]) -> dict[int, str]:
+        """Passage id -> article id, for those still existing within `scopes`."""
+        if not passage_ids:
+            return {}
+        # `+scope`: found by primary key; SQLite otherwise walks the scope index, which
+        # costs an extra lookup a row.
+        return dict(self.db.execute(
+            f"SELECT id, article_id FROM passages WHERE id IN ({_placeholders(passage_ids)}) "
+            f"AND +scope IN ({_placeholders(scopes)})", (*passage_ids, *scopes)).fetchall())
 
     def passages(self, passage_ids: Sequence[int],
                  scopes: Sequence[str]) -> dict[int, PassageRow]:

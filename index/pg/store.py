@@ -123,6 +123,16 @@ class PgStore:
                 (list(passage_ids), list(scopes))).fetchall()
         return {row[0]: PassageRow(*row) for row in rows}
 
+    def articles_of(self, passage_ids: Sequence[int],
+                    scopes: Sequence[str]) -> dict[int, str]:
+        if not passage_ids:
+            return {}
+        with self._database.connection() as connection:
+            rows = connection.execute(
+                "SELECT id, article_id FROM passages WHERE id = ANY(%s) AND scope = ANY(%s)",
+                (list(passage_ids), list(scopes))).fetchall()
+        return dict(rows)
+
     def evidence(self, passage_ids: Sequence[int], scopes: Sequence[str],
                  dim: int) -> list[EvidenceRow]:
         if not passage_ids:

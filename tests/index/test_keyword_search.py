@@ -175,3 +175,13 @@ def test_a_split_only_answers_when_the_kth_best_beats_the_common_words() -> None
     assert merge_split(rare_only, with_common, 3, bound=5.5) == [(1, 9.0), (3, 8.0), (4, 6.0)]
     assert merge_split(rare_only, with_common, 3, bound=6.0) is None  # a tie could beat it
     assert merge_split(rare_only[:1], [], 3, bound=0.1) is None  # fewer than k found
+
+
+def test_candidates_articles_come_only_from_the_askers_scopes(library: Library) -> None:
+    store = library.storage.store
+    everyone = store.passage_ids().tolist()
+    own = set(store.passage_ids_in(visible_scopes(GUILD)).tolist())
+    found = store.articles_of(everyone, visible_scopes(GUILD))
+    assert found.keys() == own
+    rows = store.passages(sorted(own), visible_scopes(GUILD))
+    assert found == {pid: row.article_id for pid, row in rows.items()}
