@@ -32,6 +32,7 @@ from index.records import EvidenceRow, PassageRow
 from index.results import Answer, Hit
 from index.signals import QuestionTerms
 from index.storage import PassageSource
+from index.terms import content_words
 
 # How many passages each retriever hands to fusion: deep enough that an article ranked
 # well by one method alone still reaches the top after fusion.
@@ -105,6 +106,13 @@ class _TermStatistics:
 
         return frequency
 
+    def warm(self, text: str, scopes: tuple[str, ...]) -> None:
+        """Count what `QuestionTerms.of` will ask for, off the asking thread."""
+        frequency = self.frequency_function(scopes)
+        for word in content_words(text):
+            frequency(word)
+        self.documents(scopes)
+
     def documents(self, scopes: tuple[str, ...]) -> int:
         key = (scopes, "\x00count")
         if key not in self._cache:
@@ -158,7 +166,9 @@ class Pipeline:
         early = query  # its vector is a placeholder: the retrievers run ahead never read it
 
         def run_ahead() -> _Ranked:
-            return self._rank(ahead, early, {})
+            ranked = self._rank(ahead, early, {})
+            self._statistics.warm(early.text, early.scopes)  # for evidence(), later
+            return ranked
 
         started = self._ahead.start(run_ahead) if ahead else None
         if embed is not None:

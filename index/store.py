@@ -474,15 +474,12 @@ class Store(ThreadConnections):
 
     def document_frequency(self, word: str, scopes: Sequence[str]) -> int:
         """Passages in `scopes` holding `word` (stemmed as the keyword index stems)."""
-        match = fts_phrase(word)
         if not self.has_passages_outside(scopes):
-            row = self.db.execute(
-                "SELECT COUNT(*) FROM passages_fts WHERE passages_fts MATCH ?", (match,))
-        else:
-            row = self.db.execute(
-                "SELECT COUNT(*) FROM passages_fts f JOIN passages p ON p.id = f.rowid "
-                f"WHERE passages_fts MATCH ? AND p.scope IN ({_placeholders(scopes)})",
-                (match, *scopes))
+            return self._phrase_hits(word)  # the keyword search has counted it already
+        row = self.db.execute(
+            "SELECT COUNT(*) FROM passages_fts f JOIN passages p ON p.id = f.rowid "
+            f"WHERE passages_fts MATCH ? AND p.scope IN ({_placeholders(scopes)})",
+            (fts_phrase(word), *scopes))
         return int(row.fetchone()[0])
 
     # -- questions and feedback ---------------------------------------------------------
