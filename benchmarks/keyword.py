@@ -1,4 +1,4 @@
-"""The keyword side at 100k passages: what FTS5 bm25 costs, and a cheaper query, measured.
+"""The keyword side at 100k passages: what FTS5 bm25 costs, and cheaper queries, measured.
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/keyword.py [--tier 100k]
 
@@ -7,15 +7,15 @@ with speed.py first). The celebrity question set's gold articles are in every ti
 legit celebrity articles are its first articles), so keyword and hybrid Recall@1/@5 and
 MRR@10 are measured on the same index as the latency.
 
-Variants of the FTS5 query (index/terms.py fts_query ORs every content word):
-- `all terms`: today's query;
-- `drop common`: terms matching more than COMMON_SHARE of the passages are left out of
-  the OR when at least one rarer term remains (a term's document frequency is counted once
-  per index generation and cached; bm25 gives such terms almost no weight anyway, but FTS5
-  still has to score every passage holding them);
-- `rarest N`: only the N rarest terms.
-The library's pipeline is patched in this process only (KeywordRetriever.retrieve);
-nothing in index/ changes.
+Variants of the keyword search (each content word of the question is one FTS5 phrase):
+- `one query`: bm25 over an OR of every word, one FTS5 query (the search before issue 10);
+- `split at common words`: today's `Store.keyword_search` (index/bm25.py): the rare
+  words' passages ranked first, the common-only ones skipped when they provably cannot
+  reach the top k; the same ranking as `one query`, which the `same top k` column checks;
+- `drop common`: words matching more than COMMON_SHARE of the passages are left out of
+  the OR when at least one rarer word remains (changes the ranking: rejected);
+- `rarest N`: only the N rarest words (changes the ranking: rejected).
+The library's keyword retriever is patched in this process only; nothing in index/ changes.
 """
 
 from __future__ import annotations
@@ -31,18 +31,17 @@ from benchcommon import CACHE_DIR, load_questions, markdown_table, percentile_ms
 
 from index.embedder import make_embedder
 from index.library import Library
+from index.parts import Query, Ranking
 from index.pipeline import CANDIDATE_POOL as CANDIDATES
 from index.retrievers import KeywordRetriever
 from index.store import GLOBAL_SCOPE, Store
-from index.terms import content_words
+from index.terms import content_words, fts_any
 
 COMMON_SHARE = 0.01
 GLOBAL = (GLOBAL_SCOPE,)
 DEPTH = 10
 
-
-def quoted(terms: Sequence[str]) -> str | None:
-    return " OR ".join(f'"{term}"' for term in terms) if terms else None
+Search = Callable[[str, int], Ranking]  # question text, k -> ranking over GLOBAL
 
 
 class TermCounts:
@@ -67,36 +66,39 @@ class TermCounts:
         return self.counts[term]
 
 
-def drop_common(counts: TermCounts) -> Callable[[str], str | None]:
-    def build(text: str) -> str | None:
+def one_query(store: Store, terms: Sequence[str], k: int) -> Ranking:
+    """bm25 over an OR of `terms` in one FTS5 query, as the search was before the split
+    (the tiers hold the global scope only, so without the scope join)."""
+    if not terms:
+        return []
+    rows = store.db.execute(
+        "SELECT rowid, bm25(passages_fts, 0.5, 1.0) AS rank FROM passages_fts "
+        "WHERE passages_fts MATCH ? ORDER BY rank, rowid LIMIT ?", (fts_any(terms), k))
+    return [(row[0], -row[1]) for row in rows]
+
+
+def drop_common(store: Store, counts: TermCounts) -> Search:
+    def search(text: str, k: int) -> Ranking:
         terms = [t for t in content_words(text) if counts(t) > 0]
-        if not terms:
-            return quoted(content_words(text))
         rare = [t for t in terms if counts(t) <= COMMON_SHARE * counts.total]
-        return quoted(rare or sorted(terms, key=counts)[:1])
-    return build
+        return one_query(store, rare or sorted(terms, key=counts)[:1], k)
+    return search
 
 
-def rarest(counts: TermCounts, n: int) -> Callable[[str], str | None]:
-    def build(text: str) -> str | None:
+def rarest(store: Store, counts: TermCounts, n: int) -> Search:
+    def search(text: str, k: int) -> Ranking:
         terms = [t for t in content_words(text) if counts(t) > 0]
-        return quoted(sorted(terms, key=counts)[:n]) if terms else quoted(content_words(text))
-    return build
+        return one_query(store, sorted(terms, key=counts)[:n], k)
+    return search
 
 
-def patch(library: Library, build: Callable[[str], str | None] | None) -> None:
-    """Make this library's keyword retriever use `build` (None: today's query)."""
+def patch(library: Library, search: Search) -> None:
+    """Make this library's keyword retriever rank with `search`."""
     for retriever in library.pipeline.retrievers.values():
         if isinstance(retriever, KeywordRetriever):
-            if build is None:
-                retriever.__dict__.pop("retrieve", None)
-            else:
-                store = retriever._store
-
-                def retrieve(query, k, store=store):
-                    match = build(query.text)
-                    return store.keyword_search(match, query.scopes, k) if match else []
-                retriever.retrieve = retrieve
+            def retrieve(query: Query, k: int) -> Ranking:
+                return search(query.text, k)
+            retriever.retrieve = retrieve
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -104,6 +106,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--tier", default="100k")
     parser.add_argument("--backend", default="onnx-fp32")
     parser.add_argument("--folder", type=Path, help="another index folder than the tier's")
+    parser.add_argument("--variants", default="one query,split at common words",
+                        help="comma-separated, of: one query, split at common words, "
+                        "drop common, rarest 3, rarest 2")
     args = parser.parse_args(argv)
     folder = args.folder or next((CACHE_DIR / f"speed-{args.tier}{s}" for s in ("-recycled", "")
                                   if (CACHE_DIR / f"speed-{args.tier}{s}").exists()), None)
@@ -114,29 +119,38 @@ def main(argv: Sequence[str] | None = None) -> None:
     counts = TermCounts(store)
     questions = [q for q in load_questions() if q.answerable]
     texts = [q.text for q in questions]
-    variants: dict[str, Callable[[str], str | None] | None] = {
-        "all terms (today)": None, f"drop common (> {COMMON_SHARE:.0%})": drop_common(counts),
-        "rarest 3": rarest(counts, 3), "rarest 2": rarest(counts, 2),
+    variants: dict[str, Search] = {
+        "one query": lambda text, k: one_query(store, content_words(text), k),
+        "split at common words": lambda text, k: store.keyword_search(
+            content_words(text), GLOBAL, k),
+        "drop common": drop_common(store, counts),
+        "rarest 3": rarest(store, counts, 3), "rarest 2": rarest(store, counts, 2),
     }
+    chosen = args.variants.split(",")
     for text in texts:  # warm the per-term counts, as a serving process would be
         for term in content_words(text):
             counts(term)
+            store.keyword_search([term], GLOBAL, 1)
+    reference = {text: variants["one query"](text, CANDIDATES) for text in texts}
     rows = []
-    for name, build in variants.items():
-        patch(library, build)
-        build_query = build or (lambda text: quoted(content_words(text)))
+    for name in chosen:
+        search = variants[name]
+        patch(library, search)
         seconds = []
         for text in texts * 2:
-            match = build_query(text)
             started = time.perf_counter()
-            if match:
-                store.keyword_search(match, GLOBAL, CANDIDATES)
+            search(text, CANDIDATES)
             seconds.append(time.perf_counter() - started)
         asks = []
         for text in texts:
             started = time.perf_counter()
             library.ask(text)
             asks.append(time.perf_counter() - started)
+        found = {text: search(text, CANDIDATES) for text in texts}
+        same = np.mean([[p for p, _ in found[t]] == [p for p, _ in reference[t]]
+                        for t in texts])
+        overlap = np.mean([len({p for p, _ in found[t]} & {p for p, _ in reference[t]})
+                           / max(1, len(reference[t])) for t in texts])
         scores = []
         for mode in ("keyword", "hybrid"):
             ranks = []
@@ -148,13 +162,15 @@ def main(argv: Sequence[str] | None = None) -> None:
                        np.mean([1 / r if r else 0 for r in ranks])]
         rows.append([name, f"{percentile_ms(seconds, 50):.1f} / {percentile_ms(seconds, 99):.1f}",
                      f"{percentile_ms(asks, 50):.1f} / {percentile_ms(asks, 99):.1f}",
-                     *(f"{s:.3f}" for s in scores)])
+                     f"{same:.3f}", f"{overlap:.3f}", *(f"{s:.3f}" for s in scores)])
         print(f"({name} done)", file=sys.stderr)
     print(f"{library.info().passages:,} passages; {len(questions)} answerable celebrity "
-          f"questions; common = matching > {COMMON_SHARE:.0%} of passages.\n")
-    print(markdown_table(["FTS5 query", "keyword_search p50 / p99 ms", "Library.ask p50 / p99 ms",
-                          "keyword R@1", "keyword R@5", "keyword MRR", "hybrid R@1",
-                          "hybrid R@5", "hybrid MRR"], rows))
+          f"questions; top {CANDIDATES} compared with `one query`; common = matching > "
+          f"{COMMON_SHARE:.0%} of passages.\n")
+    print(markdown_table(["keyword search", "keyword p50 / p99 ms", "Library.ask p50 / p99 ms",
+                          f"same top {CANDIDATES}", f"top-{CANDIDATES} overlap", "keyword R@1",
+                          "keyword R@5", "keyword MRR", "hybrid R@1", "hybrid R@5",
+                          "hybrid MRR"], rows))
     library.close()
 
 
