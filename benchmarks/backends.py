@@ -190,7 +190,10 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    RESULTS.write_text(json.dumps(previous | results, indent=2) + "\n")
+    # Per backend, key by key: a run measuring only SciFact keeps the retrieval figures.
+    merged = {label: previous.get(label, {}) | results.get(label, {})
+              for label in previous | results}
+    RESULTS.write_text(json.dumps(merged, indent=2) + "\n")
     print(f"Machine: {machine_line()}\n")
     print(f"Celebrity benchmark corpus: {len(texts):,} passages, {len(questions)} questions.\n")
     vector_keys = ["cosine_mean", "cosine_p1", "cosine_min", "passage_top1_agreement",
