@@ -303,7 +303,9 @@ class Store(ThreadConnections):
     def has_passages_outside(self, scopes: Sequence[str]) -> bool:
         """Whether any passage belongs to another scope: then every search must filter.
         Cached per generation (the scan reads every article's scope)."""
-        generation = self.generation()
+        return self._outside_at(self.generation(), scopes)
+
+    def _outside_at(self, generation: int, scopes: Sequence[str]) -> bool:
         key = (generation, tuple(scopes))
         cached = self._outside.get(key)
         if cached is None:
@@ -405,8 +407,10 @@ class Store(ThreadConnections):
         common-only ones skipped if they provably cannot reach the top k (index/bm25.py):
         the same passages and scores as one query over all phrases, for less work."""
         with self.snapshot():  # the phrase counts and the queries see one state
-            rows = self._fts_rows()
-            hits = {phrase: self._phrase_hits(phrase) for phrase in phrases}
+            generation = self.generation()
+            filtered = self._outside_at(generation, scopes)
+            rows = self._fts_rows(generation)
+            hits = {phrase: self._phrase_hits(phrase, generation) for phrase in phrases}
             # A phrase no passage holds adds nothing to any score: leaving it out of the
             # OR changes nothing.
             present = [phrase for phrase in dict.fromkeys(phrases) if hits[phrase]]
@@ -415,17 +419,19 @@ class Store(ThreadConnections):
             rare, common = split_common(present, hits, rows)
             if common:
                 top = merge_split(
-                    self._bm25(fts_any(rare), scopes, k),
-                    self._bm25(f"({fts_any(rare)}) AND ({fts_any(common)})", scopes, k),
+                    self._bm25(fts_any(rare), scopes, k, filtered),
+                    self._bm25(f"({fts_any(rare)}) AND ({fts_any(common)})", scopes, k,
+                               filtered),
                     k, common_bound(common, hits, rows))
                 if top is not None:
                     return top
-            return self._bm25(fts_any(present), scopes, k)
+            return self._bm25(fts_any(present), scopes, k, filtered)
 
-    def _bm25(self, match: str, scopes: Sequence[str], k: int) -> list[tuple[int, float]]:
+    def _bm25(self, match: str, scopes: Sequence[str], k: int,
+              filtered: bool) -> list[tuple[int, float]]:
         """One FTS5 query's top k. The scope join (3x slower) is skipped only when nothing
-        outside `scopes` exists."""
-        if not self.has_passages_outside(scopes):
+        outside `scopes` exists (`filtered` False)."""
+        if not filtered:
             rows = self.db.execute(
                 "SELECT rowid, bm25(passages_fts, 0.5, 1.0) AS rank FROM passages_fts "
                 "WHERE passages_fts MATCH ? ORDER BY rank, rowid LIMIT ?", (match, k))
@@ -439,19 +445,19 @@ class Store(ThreadConnections):
         )
         return [(row[0], -row[1]) for row in rows]
 
-    def _fts_rows(self) -> int:
+    def _fts_rows(self, generation: int) -> int:
         """Rows of the keyword index, all scopes: what FTS5's idf counts against."""
-        return self._per_generation("\x00rows", lambda: self.total("passages"))
+        return self._per_generation("\x00rows", generation, lambda: self.total("passages"))
 
-    def _phrase_hits(self, phrase: str) -> int:
+    def _phrase_hits(self, phrase: str, generation: int) -> int:
         """Passages holding `phrase`, all scopes: FTS5's own idf input, so never scoped."""
-        return self._per_generation(phrase, lambda: int(self.db.execute(
+        return self._per_generation(phrase, generation, lambda: int(self.db.execute(
             "SELECT COUNT(*) FROM passages_fts WHERE passages_fts MATCH ?",
             (fts_phrase(phrase),)).fetchone()[0]))
 
-    def _per_generation(self, key: str, count: Callable[[], int]) -> int:
-        """A count cached until the next write ("kim" is asked about again and again)."""
-        generation = self.generation()
+    def _per_generation(self, key: str, generation: int, count: Callable[[], int]) -> int:
+        """A count cached until the next write ("kim" is asked about again and again);
+        `generation` is the caller's, read in the same snapshot as `count` runs."""
         cache = self._counts
         if cache.get("\x00generation") != generation:
             cache = self._counts = {"\x00generation": generation}
@@ -474,8 +480,10 @@ class Store(ThreadConnections):
 
     def document_frequency(self, word: str, scopes: Sequence[str]) -> int:
         """Passages in `scopes` holding `word` (stemmed as the keyword index stems)."""
-        if not self.has_passages_outside(scopes):
-            return self._phrase_hits(word)  # the keyword search has counted it already
+        with self.snapshot():  # a count cached under the generation it was taken at
+            generation = self.generation()
+            if not self._outside_at(generation, scopes):
+                return self._phrase_hits(word, generation)  # the keyword search counted it
         row = self.db.execute(
             "SELECT COUNT(*) FROM passages_fts f JOIN passages p ON p.id = f.rowid "
             f"WHERE passages_fts MATCH ? AND p.scope IN ({_placeholders(scopes)})",
