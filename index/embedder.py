@@ -105,8 +105,9 @@ class FakeEmbedder:
 # (ONNX Runtime, exported locally from the same weights: index/onnx_embedder.py) or
 # `onnx-int8` (quantised; different vectors). The default is onnx-fp32 (benchmarks/README.md,
 # issue 10): torch's vectors, the same batch throughput or better, a faster single question
-# and no torch in a serving process. onnx-int8 (per channel) kept the celebrity retrieval
-# figures and ingests ~1.4-1.9x faster, but stays opt-in until SciFact confirms it.
+# and no torch in a serving process. onnx-int8 (per channel) keeps retrieval within 1%
+# (celebrity, SciFact) and builds ~1.3x faster, but costs the answers about a point (their
+# weights were fitted on fp32 vectors) and would re-embed existing indexes: opt-in.
 BACKEND_ENV = "SPOTLIGHT_EMBEDDING_BACKEND"
 DEFAULT_BACKEND = "onnx-fp32"
 BACKENDS = ("torch", "onnx-fp32", "onnx-int8")
