@@ -185,3 +185,12 @@ def test_candidates_articles_come_only_from_the_askers_scopes(library: Library) 
     assert found.keys() == own
     rows = store.passages(sorted(own), visible_scopes(GUILD))
     assert found == {pid: row.article_id for pid, row in rows.items()}
+
+
+def test_words_no_passage_holds_change_nothing(library: Library) -> None:
+    """Absent words and ones FTS5 reads as no token at all ("_") match nothing and add
+    nothing; a question of only such words finds nothing."""
+    store, scopes = library.storage.store, visible_scopes(None)
+    words = ["kim", "_", "absentword", "one"]
+    assert_same(store.keyword_search(words, scopes, 10), one_query(store, words, scopes, 10))
+    assert store.keyword_search(["_", "absentword"], scopes, 10) == []
