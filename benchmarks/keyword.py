@@ -16,19 +16,29 @@ Variants of the keyword search (each content word of the question is one FTS5 ph
   the OR when at least one rarer word remains (changes the ranking: rejected);
 - `rarest N`: only the N rarest words (changes the ranking: rejected).
 The library's keyword retriever is patched in this process only; nothing in index/ changes.
+
+`--million`: the keyword side alone at 1M passages. A keyword-only store (SQLite + FTS5,
+empty vectors, so no Library.ask) is built once in benchmarks/.cache/keyword-1m from the
+100k tier's passages plus 900k passages of their sentences remixed (seeded, 3-6 sentences
+each; ~3 min); `one query` and `split at common words` are then timed on all 348 questions
+twice, and their top 50s compared.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
+import random
+import sqlite3
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 from benchcommon import CACHE_DIR, load_questions, markdown_table, percentile_ms
 
+from corpus import split_sentences
 from index.embedder import make_embedder
 from index.library import Library
 from index.parts import Query, Ranking
@@ -40,6 +50,8 @@ from index.terms import content_words, fts_any
 COMMON_SHARE = 0.01
 GLOBAL = (GLOBAL_SCOPE,)
 DEPTH = 10
+MILLION = 1_000_000
+MILLION_SEED = 11
 
 Search = Callable[[str, int], Ranking]  # question text, k -> ranking over GLOBAL
 
@@ -101,6 +113,75 @@ def patch(library: Library, search: Search) -> None:
             retriever.retrieve = retrieve
 
 
+def remixed(pool: Sequence[str], count: int) -> Iterator[tuple[str, str, str]]:
+    """(article id, title, text) of `count` passages of 3-6 pooled sentences each."""
+    rng = random.Random(MILLION_SEED)
+    for n in range(count):
+        sentences = rng.sample(pool, rng.randint(3, 6))
+        yield (f"remix/{n // 4:06d}", " ".join(sentences[0].split()[:8]), " ".join(sentences))
+
+
+def million_store(source: Path, target: Path) -> Path:
+    """The keyword-only 1M store in `target` (built once): `source`'s passages, then
+    remixes of their sentences, written as Store writes them (passages and FTS5 rows)."""
+    path = target / "store.sqlite"
+    if path.exists():
+        return path
+    target.mkdir(parents=True, exist_ok=True)
+    building = target / "store.sqlite.tmp"
+    building.unlink(missing_ok=True)
+    Store(building).close()  # the schema
+    with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as old:
+        rows = old.execute("SELECT p.article_id, a.title, p.text FROM passages p JOIN articles a "
+                           "ON a.id = p.article_id ORDER BY p.id").fetchall()
+    pool = [s for _, _, text in rows for s in split_sentences(text) if 4 <= len(s.split()) <= 60]
+    db = sqlite3.connect(building)
+    with db:
+        for number, (article_id, title, text) in enumerate(
+                itertools.chain(rows, remixed(pool, MILLION - len(rows)))):
+            db.execute("INSERT OR IGNORE INTO articles (id, scope, key, origin, title, source, "
+                       "content_hash, added_at, updated_at) VALUES (?, ?, ?, 'build', ?, ?, ?, "
+                       "'', '')", (article_id, GLOBAL_SCOPE, article_id, title, article_id,
+                                   article_id))
+            passage = db.execute("INSERT INTO passages (article_id, scope, position, text, "
+                                 "vector) VALUES (?, ?, ?, ?, x'')",
+                                 (article_id, GLOBAL_SCOPE, number, text)).lastrowid
+            db.execute("INSERT INTO passages_fts (rowid, title, body) VALUES (?, ?, ?)",
+                       (passage, title, text))
+        Store.bump_generation(db)
+    db.execute("INSERT INTO passages_fts (passages_fts) VALUES ('optimize')")
+    db.commit()
+    db.close()
+    building.replace(path)
+    return path
+
+
+def million(source: Path) -> None:
+    store = Store(million_store(source / "store.sqlite", CACHE_DIR / "keyword-1m"))
+    texts = [content_words(q.text) for q in load_questions()]
+    texts = [terms for terms in texts if terms]
+    searches = {"one query": lambda terms: one_query(store, terms, CANDIDATES),
+                "split at common words": lambda terms: store.keyword_search(
+                    terms, GLOBAL, CANDIDATES)}
+    for terms in texts:  # the per-generation phrase counts, as a serving process has them
+        searches["split at common words"](terms)
+    same = sum([p for p, _ in searches["one query"](terms)]
+               == [p for p, _ in searches["split at common words"](terms)] for terms in texts)
+    seconds: dict[str, list[float]] = {name: [] for name in searches}
+    for _ in range(2):
+        for name, search in searches.items():
+            for terms in texts:
+                started = time.perf_counter()
+                search(terms)
+                seconds[name].append(time.perf_counter() - started)
+    print(f"{store.total('passages'):,} passages (keyword only); {len(texts)} celebrity "
+          f"questions, twice; top {CANDIDATES} equal to `one query`'s: {same} / {len(texts)}\n")
+    print(markdown_table(["keyword search", "p50 ms", "p90 ms", "p99 ms"], [
+        [name, *(f"{percentile_ms(values, q):.1f}" for q in (50, 90, 99))]
+        for name, values in seconds.items()]))
+    store.close()
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tier", default="100k")
@@ -109,11 +190,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--variants", default="one query,split at common words",
                         help="comma-separated, of: one query, split at common words, "
                         "drop common, rarest 3, rarest 2")
+    parser.add_argument("--million", action="store_true",
+                        help="the keyword side alone at 1M passages (built from the 100k tier)")
     args = parser.parse_args(argv)
+    if args.million:
+        args.tier = "100k"
     folder = args.folder or next((CACHE_DIR / f"speed-{args.tier}{s}" for s in ("-recycled", "")
                                   if (CACHE_DIR / f"speed-{args.tier}{s}").exists()), None)
     if folder is None:
         sys.exit(f"No cached {args.tier} tier: run benchmarks/speed.py --tiers {args.tier}")
+    if args.million:
+        million(folder)
+        return
     library = Library.open(folder, make_embedder(args.backend, cache_dir=CACHE_DIR / "models"))
     store = library.storage.store
     counts = TermCounts(store)
