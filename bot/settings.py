@@ -16,6 +16,7 @@ from typing import Any
 
 from index import paths
 from index.config import (
+    DEFAULT_KEYWORD_ENGINE,
     DEFAULT_MAX_QUESTION_CHARS,
     EnvReader,
     LibraryConfig,
@@ -64,12 +65,14 @@ class Settings:
     ask_workers: int = 4
     embed_batch: int = 16
     embed_wait_ms: float = 2.0
+    keyword_engine: str = DEFAULT_KEYWORD_ENGINE  # SPOTLIGHT_KEYWORD_ENGINE
 
     @property
     def library(self) -> LibraryConfig:
         """What the index needs of these settings: the same limits the cogs check with."""
         return LibraryConfig(max_question_chars=self.max_question_chars, llm=self.llm,
-                             database_url=self.database_url)
+                             database_url=self.database_url,
+                             keyword_engine=self.keyword_engine)
 
     @property
     def state_path(self) -> Path:
@@ -117,6 +120,7 @@ class Settings:
             connect_retries=values.get("SPOTLIGHT_CONNECT_RETRIES", _retries, None),
             llm=library.llm,
             database_url=library.database_url,
+            keyword_engine=library.keyword_engine,
             ask_workers=values.get("SPOTLIGHT_ASK_WORKERS", positive_int, 4),
             embed_batch=values.get("SPOTLIGHT_EMBED_BATCH", positive_int, 16),
             embed_wait_ms=values.get("SPOTLIGHT_EMBED_WAIT_MS", _milliseconds, 2.0),

@@ -17,6 +17,12 @@ from index.pg.urls import is_database_url
 T = TypeVar("T")
 
 DEFAULT_MAX_QUESTION_CHARS = 500
+# SPOTLIGHT_KEYWORD_ENGINE: what ranks the keyword side of an embedded index. "fts5":
+# SQLite FTS5's bm25 in store.sqlite; "tantivy": keyword.tantivy/ beside it, a top-k engine
+# that skips postings by block score bounds (index/tantivy_keyword.py). PostgreSQL keeps
+# its own full-text search either way.
+KEYWORD_ENGINES = ("fts5", "tantivy")
+DEFAULT_KEYWORD_ENGINE = "fts5"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -38,6 +44,7 @@ class LibraryConfig:
     # SPOTLIGHT_DATABASE_URL: the library lives in PostgreSQL (several processes share
     # it); None keeps it in the embedded index folder. Holds a password: never logged.
     database_url: str | None = field(default=None, repr=False)
+    keyword_engine: str = DEFAULT_KEYWORD_ENGINE
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> LibraryConfig:
@@ -59,6 +66,8 @@ class LibraryConfig:
                 "SPOTLIGHT_MAX_QUESTION_CHARS", positive_int, DEFAULT_MAX_QUESTION_CHARS),
             llm=llm,
             database_url=values.get("SPOTLIGHT_DATABASE_URL", database_url, None, secret=True),
+            keyword_engine=values.get("SPOTLIGHT_KEYWORD_ENGINE", keyword_engine,
+                                      DEFAULT_KEYWORD_ENGINE),
         )
 
 
@@ -128,6 +137,13 @@ def database_url(raw: str) -> str:
         raise ValueError("must be a postgresql:// URL such as "
                          "postgresql://spotlight:PASSWORD@localhost:5432/spotlight")
     return raw
+
+
+def keyword_engine(raw: str) -> str:
+    engine = raw.lower()
+    if engine not in KEYWORD_ENGINES:
+        raise ValueError(f"must be one of {', '.join(KEYWORD_ENGINES)}")
+    return engine
 
 
 def _url(raw: str) -> str:

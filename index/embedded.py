@@ -3,6 +3,8 @@
     manifest.json  how the index was made (model, dim, FAISS type, counts)
     store.sqlite   articles, passages and their vectors, FTS5, questions (the truth)
     dense.faiss    FAISS over the passage vectors: a cache, rebuilt from SQLite if stale
+    keyword.tantivy/  with SPOTLIGHT_KEYWORD_ENGINE=tantivy: the keyword index, a cache of
+                   the FTS5 rows, committed after each write (index/tantivy_keyword.py)
     write.lock     held by the one process writing
 
 Writes are serialised by a thread lock and the folder's file lock; readers never see a
@@ -21,6 +23,7 @@ import numpy as np
 from filelock import FileLock
 
 from corpus import split_sentences
+from index.config import DEFAULT_KEYWORD_ENGINE
 from index.embedder import Embedder, backend_of
 from index.errors import IndexMissingError
 from index.manifest import FORMAT_VERSION, MANIFEST_NAME, Manifest
@@ -29,6 +32,7 @@ from index.records import ArticleWrite, ModelInfo, locate_sentences, utc_now
 from index.retrievers import DenseRetriever, KeywordRetriever
 from index.storage import StorageInfo
 from index.store import Store
+from index.tantivy_keyword import KeywordDoc, TantivyKeywordRetriever, TantivyKeywords
 from index.vectors import FaissVectors
 
 STORE_NAME = "store.sqlite"
@@ -44,7 +48,7 @@ class EmbeddedStorage:
     database = None
 
     def __init__(self, folder: Path, store: Store, vectors: FaissVectors,
-                 manifest: Manifest) -> None:
+                 manifest: Manifest, keyword_engine: str = DEFAULT_KEYWORD_ENGINE) -> None:
         self.folder = folder
         self.location = str(folder)
         self.store = store
@@ -53,10 +57,14 @@ class EmbeddedStorage:
         self._manifest = manifest
         self._write_lock = threading.Lock()
         self._process_lock = FileLock(str(folder / WRITE_LOCK_NAME))
+        # None: FTS5 answers keyword searches (and always holds the rows tantivy copies).
+        self._keywords = (TantivyKeywords.load(folder, store, self._process_lock)
+                          if keyword_engine == "tantivy" else None)
 
     # -- opening ------------------------------------------------------------------------
     @classmethod
-    def open(cls, folder: Path, embedder: Embedder, *, create: bool = False) -> EmbeddedStorage:
+    def open(cls, folder: Path, embedder: Embedder, *, create: bool = False,
+             keyword_engine: str = DEFAULT_KEYWORD_ENGINE) -> EmbeddedStorage:
         """Raises IndexMissingError (unless create=True) and IndexMismatchError (other
         model, dim or a newer format version). An index of the previous format is
         upgraded in place."""
@@ -67,19 +75,20 @@ class EmbeddedStorage:
                     f"No index at {folder}. Build one first: "
                     f"`python -m index build --corpus PATH --index {folder}`."
                 )
-            return cls.create(folder, ModelInfo.of(embedder))
+            return cls.create(folder, ModelInfo.of(embedder), keyword_engine=keyword_engine)
         manifest = Manifest.read(folder)
         manifest.check_compatible(folder, embedder.name, embedder.fingerprint, embedder.dim,
                                   backend=backend_of(embedder))
         store = Store(folder / STORE_NAME)
         vectors = FaissVectors.load(folder, store, manifest.dim, manifest.dense_generation)
-        storage = cls(folder, store, vectors, manifest)
+        storage = cls(folder, store, vectors, manifest, keyword_engine)
         if manifest.format_version < FORMAT_VERSION:
             storage._upgrade(embedder)
         return storage
 
     @classmethod
-    def create(cls, folder: Path, model: ModelInfo) -> EmbeddedStorage:
+    def create(cls, folder: Path, model: ModelInfo, *,
+               keyword_engine: str = DEFAULT_KEYWORD_ENGINE) -> EmbeddedStorage:
         """An empty index in `folder` for vectors of `model`."""
         folder.mkdir(parents=True, exist_ok=True)
         now = utc_now()
@@ -91,7 +100,7 @@ class EmbeddedStorage:
         )
         store = Store(folder / STORE_NAME)
         vectors = FaissVectors.load(folder, store, model.dim, -1)  # nothing on disk yet
-        storage = cls(folder, store, vectors, manifest)
+        storage = cls(folder, store, vectors, manifest, keyword_engine)
         storage._persist()
         return storage
 
@@ -131,36 +140,56 @@ class EmbeddedStorage:
 
     def refresh(self) -> None:
         """Another process (the CLI beside a running bot) may have written: reload. While
-        this process writes, its writer keeps FAISS in step itself, so a reader never
-        swaps the index under it."""
-        if self.store.generation() == self._vectors.generation:
+        this process writes, its writer keeps FAISS and tantivy in step itself, so a
+        reader never swaps an index under it."""
+        if not self._behind():
             return
         if not self._write_lock.acquire(blocking=False):
             return
         try:
-            if self.store.generation() != self._vectors.generation:
-                self._vectors.sync()
+            self._catch_up_caches()
         finally:
             self._write_lock.release()
+
+    def _behind(self) -> bool:
+        generation = self.store.generation()
+        return generation != self._vectors.generation or (
+            self._keywords is not None and generation != self._keywords.generation)
+
+    def _catch_up_caches(self) -> None:
+        """FAISS, then tantivy (which waits for no other process: FTS5 answers until it
+        has caught up), brought to the store's generation. Under the write lock."""
+        if self.store.generation() != self._vectors.generation:
+            self._vectors.sync()
+        if self._keywords is not None and self.store.generation() != self._keywords.generation:
+            self._keywords.catch_up()
 
     @contextmanager
     def writing(self) -> Iterator[None]:
         """This process's write lock and the folder's, then FAISS brought up to date with
         whatever another process wrote before."""
         with self._write_lock, self._process_lock:
-            if self.store.generation() != self._vectors.generation:
-                self._vectors.sync()
+            self._catch_up_caches()
             yield
 
     def write(self, articles: Sequence[ArticleWrite] = (), removed: Sequence[str] = ()) -> None:
-        """SQLite first (one transaction), then FAISS brought to the new generation."""
+        """SQLite first (one transaction), then FAISS and tantivy brought to the new
+        generation."""
         generation_before = self.store.generation()
         stale, added = self.store.write(articles, removed)
-        vectors = [passage.vector for write in articles for passage in write.passages or ()]
+        generation_after = self.store.generation()
+        passages = [(write, passage) for write in articles for passage in write.passages or ()]
         self._vectors.apply(
             stale, np.asarray(added, dtype=np.int64),
-            np.vstack(vectors) if vectors else np.zeros((0, self._vectors.dim), np.float32),
-            generation_before, self.store.generation())
+            np.vstack([passage.vector for _, passage in passages]) if passages
+            else np.zeros((0, self._vectors.dim), np.float32),
+            generation_before, generation_after)
+        if self._keywords is not None:
+            # The rows FTS5 was given (Store.insert_passages), in the order of `added`.
+            self._keywords.apply(stale, [
+                KeywordDoc(passage_id, write.scope, write.article.title, passage.text)
+                for passage_id, (write, passage) in zip(added, passages, strict=True)],
+                generation_before, generation_after)
 
     def flush(self) -> None:
         self._persist()
@@ -176,7 +205,9 @@ class EmbeddedStorage:
         return nullcontext()  # each thread has its own SQLite connection already
 
     def retrievers(self) -> list[Retriever]:
-        return [DenseRetriever(self._vectors), KeywordRetriever(self.store)]
+        keyword: Retriever = (KeywordRetriever(self.store) if self._keywords is None
+                              else TantivyKeywordRetriever(self._keywords, self.store))
+        return [DenseRetriever(self._vectors), keyword]
 
     def describe(self) -> StorageInfo:
         manifest = self._manifest

@@ -69,8 +69,9 @@ def open_library(config: LibraryConfig, embedder: Embedder, *, folder: Path,
     Raises IndexMissingError (unless create=True), IndexMismatchError (another model or
     dim), DatabaseUnavailableError and SchemaVersionError (PostgreSQL)."""
     if config.database_url is None:
-        return Library(EmbeddedStorage.open(folder, embedder, create=create), embedder,
-                       config, folder=Path(folder))
+        return Library(EmbeddedStorage.open(folder, embedder, create=create,
+                                            keyword_engine=config.keyword_engine),
+                       embedder, config, folder=Path(folder))
     from index.pg.storage import PgStorage  # psycopg only when configured
 
     storage = PgStorage.open(config.database_url, embedder, create=create)
@@ -108,7 +109,8 @@ class Library:
         and IndexMismatchError (other model, dim or a newer format version). An index of
         the previous format is upgraded in place."""
         config = config or LibraryConfig()
-        storage = EmbeddedStorage.open(Path(folder), embedder, create=create)
+        storage = EmbeddedStorage.open(Path(folder), embedder, create=create,
+                                       keyword_engine=config.keyword_engine)
         return cls(storage, embedder, config, folder=Path(folder))
 
     # -- writing ------------------------------------------------------------------------

@@ -1,0 +1,387 @@
+"""keyword.tantivy/: the keyword index in tantivy, a cache of store.sqlite's FTS5 rows.
+
+FTS5's bm25 scores every passage holding any question word ("kim" is in 15,775 of a
+million passages). Tantivy's top-k search of an OR of term queries skips blocks of
+postings whose best possible score cannot enter the top k (block-max WAND), so a common
+name costs little. The ranking is tantivy's BM25, close to FTS5's but not equal:
+
+- each field (title, body) has its own BM25 (FTS5 sums the column-weighted counts
+  before saturating them and normalises by the whole row's length); the title's term
+  queries are boosted by 0.5 as FTS5's `bm25(passages_fts, 0.5, 1.0)` weights the column;
+- idf is Lucene's, ln(1 + (N - n + 0.5) / (n + 0.5)), never floored at 1e-6;
+- words are stemmed by Snowball English (FTS5: the original Porter) after folding
+  diacritics to ASCII (FTS5: `remove_diacritics 2`).
+
+Like dense.faiss, the folder is rebuilt from store.sqlite whenever it is missing or
+unreadable, and caught up (passage ids diffed) when the generation it records is not the
+store's. The record is written only after a tantivy commit, so it can lag the folder but
+never lead it; and a search whose snapshot is not the store's generation returns None, so
+the caller falls back to FTS5 rather than serve what a crash left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import tantivy
+from filelock import FileLock, Timeout
+
+from index.parts import Query, Ranking
+from index.store import Store
+from index.terms import content_words
+
+KEYWORD_DIR = "keyword.tantivy"
+# Inside KEYWORD_DIR, beside tantivy's own files (tantivy deletes only files it made).
+RECORD_NAME = "spotlight-generation.json"
+# Bumped when the schema or the analyzer changes: a folder of another format is rebuilt.
+FORMAT = 1
+ANALYZER = "spotlight_en"
+TITLE_BOOST = 0.5  # as FTS5's bm25(passages_fts, 0.5, 1.0): a title word counts half
+# Writer memory: small for a write's few passages (one thread, one segment per commit),
+# larger for a rebuild (tantivy flushes a segment each time the heap fills).
+WRITE_HEAP = 32_000_000
+REBUILD_HEAP = 256_000_000
+READ_CHUNK = 5_000
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class KeywordDoc:
+    """One passage as FTS5 holds it: its article's title then, its text, its scope."""
+
+    passage_id: int
+    scope: str
+    title: str
+    body: str
+
+
+def _analyzer() -> tantivy.TextAnalyzer:
+    return (tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+            .filter(tantivy.Filter.remove_long(255))  # tantivy rejects huge tokens
+            .filter(tantivy.Filter.lowercase())
+            .filter(tantivy.Filter.ascii_fold())
+            .filter(tantivy.Filter.stemmer("english"))
+            .build())
+
+
+def _schema() -> tantivy.Schema:
+    builder = tantivy.SchemaBuilder()
+    builder.add_unsigned_field("id", indexed=True, fast=True)  # deletes by id, hits' ids
+    builder.add_text_field("scope", tokenizer_name="raw", index_option="basic")
+    # Frequencies without positions: BM25 and block-max WAND need nothing more.
+    builder.add_text_field("title", tokenizer_name=ANALYZER, index_option="freq")
+    builder.add_text_field("body", tokenizer_name=ANALYZER, index_option="freq")
+    return builder.build()
+
+
+SCHEMA = _schema()
+ANALYZE = _analyzer()
+
+
+def _document(doc: KeywordDoc) -> tantivy.Document:
+    document = tantivy.Document()
+    document.add_unsigned("id", doc.passage_id)
+    document.add_text("scope", doc.scope)
+    document.add_text("title", doc.title)
+    document.add_text("body", doc.body)
+    return document
+
+
+def query_terms(words: Iterable[str]) -> list[str]:
+    """The index terms of the question's words, each once (a word may give several:
+    FTS5 reads "kim_k" as the phrase "kim k"; here it is the two terms)."""
+    return list(dict.fromkeys(term for word in words for term in ANALYZE.analyze(word)))
+
+
+def _term(field: str, term: str) -> tantivy.Query:
+    return tantivy.Query.term_query(SCHEMA, field, term, index_option="freq")
+
+
+def any_term_query(terms: Sequence[str], scopes: Sequence[str] | None) -> tantivy.Query:
+    """An OR of each term in the title (boosted) and the body: a flat union of term
+    queries, which tantivy searches by block-max WAND. `scopes`: only passages of these
+    (a filter that adds nothing to the score); None when nothing else exists."""
+    should = tantivy.Occur.Should
+    union = tantivy.Query.boolean_query([
+        clause for term in terms for clause in (
+            (should, tantivy.Query.boost_query(_term("title", term), TITLE_BOOST)),
+            (should, _term("body", term)))])
+    if scopes is None:
+        return union
+    must = tantivy.Occur.Must
+    visible = tantivy.Query.const_score_query(
+        tantivy.Query.term_set_query(SCHEMA, "scope", list(scopes)), 0.0)
+    return tantivy.Query.boolean_query([(must, visible), (must, union)])
+
+
+def _open(path: Path) -> tantivy.Index:
+    index = tantivy.Index.open(str(path))
+    index.register_tokenizer(ANALYZER, ANALYZE)  # tokenizers are not stored in the folder
+    return index
+
+
+def _read_record(path: Path) -> int | None:
+    """The store generation the folder was last committed at; None when unknown (no
+    record, another format, unreadable)."""
+    try:
+        record = json.loads((path / RECORD_NAME).read_text())
+        if record.get("format") == FORMAT:
+            return int(record["generation"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
+    return None
+
+
+def _write_record(path: Path, generation: int) -> None:
+    temporary = path / f"{RECORD_NAME}.tmp"
+    temporary.write_text(json.dumps({"format": FORMAT, "generation": generation}))
+    os.replace(temporary, path / RECORD_NAME)
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    generation: int  # of the store, -1 when the folder's state is unknown
+    searcher: tantivy.Searcher | None
+
+
+class TantivyKeywords:
+    """keyword.tantivy kept in step with a Store. Searching is safe from any thread;
+    catch_up, apply and sync only from the one thread holding the library's write lock
+    (apply and sync also with the folder's file lock: tantivy allows one writer)."""
+
+    def __init__(self, folder: Path, store: Store, process_lock: FileLock) -> None:
+        self.path = folder / KEYWORD_DIR
+        self._store = store
+        self._process_lock = process_lock
+        self._index: tantivy.Index | None = None
+        self._snapshot = _Snapshot(-1, None)
+        self._damaged = False  # a search failed reading the folder: rebuild it
+
+    @classmethod
+    def load(cls, folder: Path, store: Store, process_lock: FileLock) -> TantivyKeywords:
+        """The folder opened and, unless another process is writing, brought up to the
+        store (rebuilt when missing, damaged or of another format)."""
+        keywords = cls(folder, store, process_lock)
+        keywords.catch_up()
+        return keywords
+
+    @property
+    def generation(self) -> int:
+        return self._snapshot.generation
+
+    # -- reading --------------------------------------------------------------------------
+    def search(self, words: Sequence[str], scopes: Sequence[str], k: int) -> Ranking | None:
+        """(passage id, score) of the top k visible in `scopes`, best first (ties by id);
+        None when this snapshot is not the store's generation (the caller asks FTS5)."""
+        snapshot = self._snapshot
+        if snapshot.searcher is None:
+            return None
+        # The generation and the scope check in one read of the store, so a passage
+        # this snapshot holds is never shown unfiltered to a server that may not see it.
+        with self._store.snapshot():
+            if self._store.generation() != snapshot.generation:
+                return None
+            filtered = self._store.has_passages_outside(scopes)
+        terms = query_terms(words)
+        if not terms:
+            return []
+        searcher = snapshot.searcher
+        try:
+            hits = searcher.search(any_term_query(terms, scopes if filtered else None), k,
+                                   count=False).hits
+            ids = searcher.fast_field_values("id", [address for _, address in hits])
+        except ValueError as error:  # a damaged file: rebuilt at the next refresh or write
+            log.warning("Keyword search in %s failed (%s); using FTS5 until it is rebuilt",
+                        self.path, error)
+            self._damaged = True
+            self._snapshot = _Snapshot(-1, None)
+            return None
+        return sorted(zip(ids, (score for score, _ in hits), strict=True),
+                      key=lambda hit: (-hit[1], hit[0]))
+
+    # -- keeping up with the store -----------------------------------------------------
+    def catch_up(self) -> None:
+        """Read the folder's last commit (another process's, perhaps); when it is not
+        the store's generation and no other process is writing, apply the difference.
+        Until then searches fall back to FTS5."""
+        if self._index is None:
+            self._try_open()
+        elif not self._damaged:
+            self._reload()
+        if not self._damaged and self.generation == self._store.generation():
+            return
+        try:
+            self._process_lock.acquire(timeout=0)
+        except Timeout:
+            return  # another process is writing: its commit is read at the next refresh
+        try:
+            self.sync()
+        finally:
+            self._process_lock.release()
+
+    def apply(self, removed: Sequence[int], added: Sequence[KeywordDoc],
+              generation_before: int, generation_after: int) -> None:
+        """One committed store write, applied and committed here. When this folder was
+        not at `generation_before` (another process wrote, or a write was lost), the
+        difference with the store is applied instead."""
+        try:
+            if self._index is None or self.generation != generation_before:
+                self.sync()
+            else:
+                self._commit(self._index, removed, added, generation_after)
+        except (ValueError, OSError):
+            # The store's write is committed and must stand: FTS5 answers until the
+            # folder is rebuilt at the next refresh or write.
+            log.exception("Updating %s failed; it will be rebuilt from the store", self.path)
+            self._damaged = True
+            self._snapshot = _Snapshot(-1, None)
+
+    def sync(self) -> None:
+        """Apply what the store holds and the folder does not, and the reverse; rebuild
+        the folder when it cannot be opened or read."""
+        if self._damaged or (self._index is None and not self._try_open()):
+            self.rebuild()
+            return
+        assert self._index is not None
+        self._reload()
+        with self._store.snapshot():
+            generation = self._store.generation()
+            if generation == self.generation:
+                return
+            stored = {row[0] for row in self._store.db.execute("SELECT rowid FROM passages_fts")}
+        try:
+            held = set(self._held_ids())
+        except ValueError as error:
+            log.warning("%s is unreadable (%s); rebuilding it from the store", self.path,
+                        error)
+            self.rebuild()
+            return
+        missing = sorted(stored - held)
+        log.info("Catching up %s: %d passages to add, %d to remove", self.path,
+                 len(missing), len(held - stored))
+        self._commit(self._index, sorted(held - stored), self._docs(missing), generation)
+
+    def _held_ids(self) -> list[int]:
+        searcher = self._snapshot.searcher
+        assert searcher is not None
+        if searcher.num_docs == 0:
+            return []
+        return [key for key, _ in searcher.search(tantivy.Query.all_query(), searcher.num_docs,
+                                                  count=False, order_by_field="id").hits]
+
+    def _commit(self, index: tantivy.Index, removed: Sequence[int],
+                added: Iterable[KeywordDoc], generation: int) -> None:
+        writer = index.writer(WRITE_HEAP, 1)
+        try:
+            if removed:
+                writer.delete_documents_by_query(
+                    tantivy.Query.term_set_query(SCHEMA, "id", list(removed)))
+            for doc in added:
+                writer.add_document(_document(doc))
+            writer.commit()
+        except BaseException:
+            writer.rollback()
+            raise
+        finally:
+            writer.wait_merging_threads()  # merges done and the writer's lock released
+        _write_record(self.path, generation)
+        self._reload()
+
+    # -- the folder -------------------------------------------------------------------------
+    def _try_open(self) -> bool:
+        """Open the folder when it holds a record of this format and tantivy reads it."""
+        if _read_record(self.path) is None:
+            return False
+        try:
+            index = _open(self.path)
+            index.reload()
+            self._index = index
+            self._take_snapshot()
+            return True
+        except (ValueError, OSError) as error:
+            log.warning("%s is unreadable (%s); it will be rebuilt from the store", self.path,
+                        error)
+            self._index = None
+            return False
+
+    def rebuild(self) -> None:
+        """The whole folder anew from the store, beside the old one, then swapped in: a
+        crash leaves the old folder (stale: caught up at the next open) or none (rebuilt)."""
+        building = self.path.with_name(f"{KEYWORD_DIR}.new")
+        shutil.rmtree(building, ignore_errors=True)
+        building.mkdir(parents=True)
+        index = tantivy.Index(SCHEMA, str(building))
+        index.register_tokenizer(ANALYZER, ANALYZE)
+        writer = index.writer(REBUILD_HEAP, 1)
+        with self._store.snapshot():
+            generation = self._store.generation()
+            for doc in self._all_docs():
+                writer.add_document(_document(doc))
+        writer.commit()
+        writer.wait_merging_threads()
+        _write_record(building, generation)
+        old = self.path.with_name(f"{KEYWORD_DIR}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        if self.path.exists():
+            self.path.rename(old)
+        building.rename(self.path)
+        shutil.rmtree(old, ignore_errors=True)
+        self._index = _open(self.path)
+        self._damaged = False
+        self._reload()
+
+    def _reload(self) -> None:
+        assert self._index is not None
+        self._index.reload()
+        self._take_snapshot()
+
+    def _take_snapshot(self) -> None:
+        """The searcher of the last commit, with the generation its record names (read
+        after the searcher: a record never names more than its folder holds)."""
+        assert self._index is not None
+        searcher = self._index.searcher()
+        generation = _read_record(self.path)
+        self._snapshot = _Snapshot(-1 if generation is None else generation, searcher)
+
+    # -- rows of the store ------------------------------------------------------------------
+    _ROWS = ("SELECT f.rowid, p.scope, f.title, f.body FROM passages_fts f "
+             "JOIN passages p ON p.id = f.rowid")
+
+    def _all_docs(self) -> Iterator[KeywordDoc]:
+        cursor: sqlite3.Cursor = self._store.db.execute(self._ROWS)
+        while rows := cursor.fetchmany(READ_CHUNK):
+            yield from (KeywordDoc(*row) for row in rows)
+
+    def _docs(self, passage_ids: Sequence[int]) -> Iterator[KeywordDoc]:
+        for start in range(0, len(passage_ids), READ_CHUNK):
+            chunk = passage_ids[start:start + READ_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            yield from (KeywordDoc(*row) for row in self._store.db.execute(
+                f"{self._ROWS} WHERE f.rowid IN ({marks})", chunk))
+
+
+class TantivyKeywordRetriever:
+    """Words, ranked by tantivy's BM25 (block-max WAND); FTS5's when tantivy lags."""
+
+    name = "keyword"
+    needs_vector = False  # started while the question is being embedded
+
+    def __init__(self, keywords: TantivyKeywords, store: Store) -> None:
+        self.keywords = keywords
+        self._store = store
+
+    def retrieve(self, query: Query, k: int) -> Ranking:
+        words = content_words(query.text)
+        if not words:
+            return []
+        found = self.keywords.search(words, query.scopes, k)
+        if found is None:
+            return self._store.keyword_search(words, query.scopes, k)
+        return found
