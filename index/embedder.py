@@ -13,6 +13,7 @@ from typing import Protocol
 import numpy as np
 
 from corpus.records import normalised_text
+from index.spans import Span, SpanVectors, fill_fallbacks, pool_spans
 
 DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -75,6 +76,34 @@ class SentenceTransformerEmbedder:
         )
         return np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dim)
 
+    def encode_with_spans(self, texts: Sequence[str],
+                          spans: Sequence[Sequence[Span]]) -> SpanVectors:
+        """One forward pass per text (sentence-transformers' token embeddings): the text's
+        vector is their mean, as `encode` pools; each span's, the mean over its tokens."""
+        texts = list(texts)
+        tokens = self.model.encode(texts, batch_size=self.batch_size,
+                                   output_value="token_embeddings", show_progress_bar=False)
+        # The same tokenizer and window the model ran with, for the character offsets.
+        marks = self.model.tokenizer(texts, return_offsets_mapping=True,
+                                     return_special_tokens_mask=True, truncation=True,
+                                     max_length=self.model.max_seq_length)
+        vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
+        pooled: list[np.ndarray] = []
+        missing: list[list[int]] = []
+        for row, (text, embedded) in enumerate(zip(texts, tokens, strict=True)):
+            matrix = embedded.float().numpy()
+            mean = matrix.mean(axis=0)
+            vectors[row] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+            offsets = marks["offset_mapping"][row]
+            if len(offsets) != len(matrix):  # pragma: no cover - a tokenizer/model mismatch
+                raise RuntimeError("token offsets and token embeddings differ in length")
+            vectors_of, missed = pool_spans(text, matrix, offsets,
+                                            marks["special_tokens_mask"][row], spans[row])
+            pooled.append(vectors_of)
+            missing.append(missed)
+        fallbacks = fill_fallbacks(self.encode, texts, spans, pooled, missing)
+        return SpanVectors(vectors, pooled, fallbacks)
+
 
 class FakeEmbedder:
     """Hashed bag of words: shared words mean similar vectors. Fast, deterministic, no model."""
@@ -98,6 +127,15 @@ class FakeEmbedder:
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         norms[norms == 0] = 1.0
         return vectors / norms
+
+    def encode_with_spans(self, texts: Sequence[str],
+                          spans: Sequence[Sequence[Span]]) -> SpanVectors:
+        """A bag of words has no context: pooling a span's word vectors is encoding the
+        span's text."""
+        return SpanVectors(self.encode(texts), [
+            self.encode([text[start:end] for start, end in text_spans]).reshape(
+                len(text_spans), self.dim)
+            for text, text_spans in zip(texts, spans, strict=True)], 0)
 
 
 # -- backends: which runtime computes the vectors ----------------------------------------

@@ -30,12 +30,14 @@ import os
 import tempfile
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
+
+from index.spans import Span, SpanVectors, fill_fallbacks, pool_spans
 
 log = logging.getLogger(__name__)
 
@@ -340,10 +342,16 @@ class _OnnxSession:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
-        encodings = self.tokenizer.encode_batch(texts)
+        for rows, hidden, mask in self._batches(self.tokenizer.encode_batch(texts)):
+            out[rows] = _mean_pool(hidden, mask)
+        return out
+
+    def _batches(self, encodings: list) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """(rows, last hidden state, attention mask) per model call: longest first, each
+        batch padded only to its own longest text."""
         lengths = np.array([len(e.ids) for e in encodings])
         order = np.argsort(-lengths, kind="stable")  # longest first: padding within a batch
-        for start in range(0, len(texts), self.batch_size):
+        for start in range(0, len(encodings), self.batch_size):
             rows = order[start:start + self.batch_size]
             width = int(lengths[rows].max())
             ids = np.zeros((len(rows), width), dtype=np.int64)
@@ -354,11 +362,34 @@ class _OnnxSession:
             hidden = self.session.run([OUTPUT_NAME], {
                 "input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids),
             })[0]
-            weights = mask[..., None].astype(np.float32)
-            pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
-            norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-            out[rows] = pooled / np.maximum(norms, 1e-12)
-        return out
+            yield rows, hidden, mask
+
+    def encode_with_spans(self, texts: Sequence[str],
+                          spans: Sequence[Sequence[Span]]) -> SpanVectors:
+        """Each text through the model once: its vector, and its spans' vectors pooled from
+        its token embeddings (index/spans.py); spans cut off by the window are encoded."""
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        pooled: list[np.ndarray] = [np.zeros((0, self.dim), np.float32)] * len(texts)
+        missing: list[list[int]] = [[] for _ in texts]
+        encodings = self.tokenizer.encode_batch(list(texts)) if texts else []
+        for rows, hidden, mask in self._batches(encodings):
+            out[rows] = _mean_pool(hidden, mask)
+            for row, index in enumerate(rows):
+                encoding = encodings[index]
+                length = len(encoding.ids)
+                pooled[index], missing[index] = pool_spans(
+                    texts[index], hidden[row, :length], encoding.offsets,
+                    encoding.special_tokens_mask, spans[index])
+        fallbacks = fill_fallbacks(self.encode, texts, spans, pooled, missing)
+        return SpanVectors(out, pooled, fallbacks)
+
+
+def _mean_pool(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """sentence-transformers' pooling: mean over the attention mask, then L2."""
+    weights = mask[..., None].astype(np.float32)
+    pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+    norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+    return pooled / np.maximum(norms, 1e-12)
 
 
 class OnnxEmbedder:
@@ -395,3 +426,7 @@ class OnnxEmbedder:
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         return self._session.encode(texts)
+
+    def encode_with_spans(self, texts: Sequence[str],
+                          spans: Sequence[Sequence[Span]]) -> SpanVectors:
+        return self._session.encode_with_spans(texts, spans)

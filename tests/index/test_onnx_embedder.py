@@ -95,6 +95,47 @@ def test_repeated_texts_are_embedded_once_and_returned_in_every_row(onnx_embedde
     assert not np.array_equal(vectors[0], vectors[1])
 
 
+@pytest.fixture(scope="module")
+def passages_with_spans() -> tuple[list[str], list[list[tuple[int, int]]]]:
+    """Sample passages as the library hands them to be pooled: `title\npassage` and each
+    sentence's span in that text (some long passages reach past the model's window)."""
+    texts, spans = [], []
+    for article in load_path(SAMPLES).articles[:6]:
+        for passage in chunk_article(article):
+            text = f"{article.title}\n{passage.text}"
+            shift, at, found = len(article.title) + 1, 0, []
+            for sentence in split_sentences(passage.text):
+                start = passage.text.index(sentence, at)
+                at = start + len(sentence)
+                found.append((shift + start, shift + at))
+            texts.append(text)
+            spans.append(found)
+    return texts, spans
+
+
+def test_pooled_spans_match_sentence_transformers(onnx_embedder, real_embedder,
+                                                  passages_with_spans):
+    texts, spans = passages_with_spans
+    ours = onnx_embedder.encode_with_spans(texts, spans)
+    theirs = real_embedder.encode_with_spans(texts, spans)
+    assert ours.fallbacks == theirs.fallbacks
+    assert np.sum(ours.texts * onnx_embedder.encode(texts), axis=1).min() >= 0.99999
+    ours_rows, theirs_rows = np.vstack(ours.spans), np.vstack(theirs.spans)
+    assert ours_rows.shape == (sum(map(len, spans)), 384)
+    assert np.sum(ours_rows * theirs_rows, axis=1).min() >= 0.999
+
+
+def test_pooled_spans_fall_back_past_the_window(onnx_embedder):
+    filler = "The tour resumed in Manchester after the attack on the arena. " * 40
+    text = f"Title\nShe sang. {filler}Ariana thanked her fans."
+    spans = [(6, 15), (len(text) - 24, len(text))]
+    made = onnx_embedder.encode_with_spans([text, "x"], [spans, []])
+    assert made.fallbacks == 1 and made.spans[1].shape == (0, 384)
+    alone = onnx_embedder.encode(["Ariana thanked her fans.", "She sang."])
+    assert float(made.spans[0][1] @ alone[0]) >= 0.99999
+    assert float(made.spans[0][0] @ alone[1]) < 0.99
+
+
 def test_empty_inputs(onnx_embedder):
     assert onnx_embedder.encode([]).shape == (0, 384)
     vector = onnx_embedder.encode([""])
