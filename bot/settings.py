@@ -65,6 +65,9 @@ class Settings:
     ask_workers: int = 4
     embed_batch: int = 16
     embed_wait_ms: float = 2.0
+    # An /ask or /sources result ready this soon after the command is the reply itself;
+    # a later one shows "thinking..." first (bot/respond.py). 0: always "thinking..." first.
+    answer_within_ms: float = 1000.0
     keyword_engine: str = DEFAULT_KEYWORD_ENGINE  # SPOTLIGHT_KEYWORD_ENGINE
 
     @property
@@ -124,6 +127,7 @@ class Settings:
             ask_workers=values.get("SPOTLIGHT_ASK_WORKERS", positive_int, 4),
             embed_batch=values.get("SPOTLIGHT_EMBED_BATCH", positive_int, 16),
             embed_wait_ms=values.get("SPOTLIGHT_EMBED_WAIT_MS", _milliseconds, 2.0),
+            answer_within_ms=values.get("SPOTLIGHT_ANSWER_WITHIN_MS", _reply_wait_ms, 1000.0),
         )
 
 
@@ -132,6 +136,18 @@ def _milliseconds(raw: str) -> float:
         return non_negative_float(raw)
     except ValueError:
         raise ValueError("must be a number of milliseconds, 0 or more") from None
+
+
+# Discord drops an interaction not responded to within 3 s: leave room for the request.
+MAX_ANSWER_WITHIN_MS = 2000.0
+
+
+def _reply_wait_ms(raw: str) -> float:
+    value = _milliseconds(raw)
+    if value > MAX_ANSWER_WITHIN_MS:
+        raise ValueError(f"must be at most {MAX_ANSWER_WITHIN_MS:.0f} milliseconds (Discord "
+                         f"allows 3 s for the first response)")
+    return value
 
 
 def _shards(values: EnvReader) -> dict[str, Any]:

@@ -14,6 +14,8 @@ arrives, on the event loop, so a burst reaches the queue together instead of a f
 time through the question threads (at most `ask_workers` of them), and the later
 `encode([text])` from a question thread takes the prefetched row. Prefetched rows never
 taken (the question failed before it was asked) are forgotten oldest first.
+`embedded(text)` hands over a prefetched row whose batch already ran, without waiting:
+the asker then has nothing to overlap with the embedding and can skip doing so.
 
 An exception from the batch's `encode` reaches every caller of that batch. `close()`
 refuses new calls, lets the worker finish the texts already queued, and joins it. The
@@ -116,6 +118,16 @@ class BatchingEmbedder:
             self._prefetched[text] = future
             while len(self._prefetched) > MAX_PREFETCHED:
                 self._prefetched.popitem(last=False)
+
+    def embedded(self, text: str) -> np.ndarray | None:
+        """The vector of a prefetched `text` if its batch already ran (taken, like
+        `encode` takes it), else None: never waits, never queues."""
+        with self._ready:
+            prefetched = self._prefetched.get(text)
+            if prefetched is None or not prefetched.done() or prefetched.exception():
+                return None
+            del self._prefetched[text]
+        return prefetched.result()[0]
 
     # -- lifecycle ------------------------------------------------------------------------
     def close(self, timeout: float | None = None) -> None:

@@ -14,6 +14,7 @@ global articles plus G's own, never another guild's.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
@@ -23,6 +24,7 @@ from corpus import split_sentences
 from corpus.records import Article
 from index.answerability import Answerability
 from index.answerers.extractive import ExtractiveAnswerer
+from index.batching import BatchingEmbedder
 from index.config import LibraryConfig
 from index.embedded import EmbeddedStorage
 from index.embedder import Embedder
@@ -222,7 +224,11 @@ class Library:
         closest articles as hits. Raises QuestionError for an empty or overlong question
         (a `Question` validated at the edge is not validated again)."""
         asked = self.query(question, guild_id, embed=False)
+        ready = (self.embedder.embedded(asked.text)
+                 if isinstance(self.embedder, BatchingEmbedder) else None)
         with self.storage.reading():
+            if ready is not None:  # embedded already (a burst): nothing to overlap with it
+                return self.pipeline.ask(replace(asked, vector=ready), k)
             # Embedded inside: the keyword side runs meanwhile.
             return self.pipeline.ask(asked, k, embed=self._embed_question)
 

@@ -14,6 +14,7 @@ from bot.errors import describe_error
 from bot.feedback.buttons import feedback_view
 from bot.options import limit_text_option
 from bot.render import answer_embed, plain_message
+from bot.respond import result_or_defer, send_result
 from bot.services import Services
 from index.errors import DatabaseUnavailableError
 from index.library import normalise_question
@@ -53,14 +54,16 @@ class AskCog(commands.Cog):
             answer_question, self.services.library, question, guild_id=guild_id, user_id=user_id
         )
 
-    async def _remember(self, message: discord.Message, result: AnsweredQuestion) -> None:
+    async def _remember(self, message_id: int, result: AnsweredQuestion, *,
+                        guild_id: int | None, channel_id: int | None) -> None:
+        """So that a reply to the answer is read as a follow-up of its question."""
         await asyncio.to_thread(
             self.services.state.remember_answer,
-            message.id,
+            message_id,
             question=result.question,
             question_id=result.question_id,
-            guild_id=message.guild.id if message.guild else None,
-            channel_id=message.channel.id,
+            guild_id=guild_id,
+            channel_id=channel_id,
         )
 
     @app_commands.command(
@@ -73,18 +76,21 @@ class AskCog(commands.Cog):
     async def ask(
         self, interaction: discord.Interaction, question: str, private: bool = False
     ) -> None:
-        # Cheap checks first, so their errors are the (ephemeral) first response; then
-        # defer, because the search may take longer than the 3 s Discord allows.
+        # Cheap checks first, so their errors are the (ephemeral) first response; then the
+        # answer is the response itself if it comes soon, else "thinking..." first.
         asked = await self._check(question, guild_id=interaction.guild_id,
                                   user_id=interaction.user.id)
-        await interaction.response.defer(ephemeral=private, thinking=True)
-        result = await self._ask(asked, guild_id=interaction.guild_id, user_id=interaction.user.id)
+        answering = asyncio.ensure_future(
+            self._ask(asked, guild_id=interaction.guild_id, user_id=interaction.user.id))
+        deferred = await result_or_defer(interaction, answering, ephemeral=private,
+                                         within_ms=self.services.settings.answer_within_ms)
+        result = await answering
         embed = answer_embed(result.answer, asked=asked, footer=None if private else FOLLOW_UP_HINT)
-        message = await interaction.followup.send(
-            embed=embed, view=feedback_view(result.question_id), ephemeral=private, wait=True
-        )
-        if not private:
-            await self._remember(message, result)
+        message = await send_result(interaction, deferred=deferred, embed=embed,
+                                    view=feedback_view(result.question_id), ephemeral=private)
+        if not private and message is not None:
+            await self._remember(message.id, result, guild_id=interaction.guild_id,
+                                 channel_id=interaction.channel_id)
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
@@ -124,7 +130,8 @@ class AskCog(commands.Cog):
                 reference=message.to_reference(fail_if_not_exists=False),
                 mention_author=False,
             )
-            await self._remember(reply, result)
+            await self._remember(reply.id, result, guild_id=message.guild.id,
+                                 channel_id=message.channel.id)
         except Exception as error:
             await self._reply_error(message, error)
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.options import limit_text_option
 from bot.render import hits_embed
+from bot.respond import result_or_defer, send_result
 from bot.services import Services
 from index.errors import EmptyIndexError
 from index.library import Library, normalise_question
@@ -35,10 +38,11 @@ class SourcesCog(commands.Cog):
     async def sources(self, interaction: discord.Interaction, topic: str) -> None:
         topic = normalise_question(topic, self.services.settings.max_question_chars)
         await self.services.check_cooldown(interaction.guild_id, interaction.user.id, "sources")
-        await interaction.response.defer(thinking=True)
-        hits = await self.services.run_search(
+        searching = asyncio.ensure_future(self.services.run_search(
             find_sources, self.services.library, topic, guild_id=interaction.guild_id
-        )
-        await interaction.followup.send(
-            embed=hits_embed(f"Articles on “{topic}”", hits, empty=NO_SOURCES)
-        )
+        ))
+        deferred = await result_or_defer(interaction, searching,
+                                         within_ms=self.services.settings.answer_within_ms)
+        hits = await searching
+        await send_result(interaction, deferred=deferred,
+                          embed=hits_embed(f"Articles on “{topic}”", hits, empty=NO_SOURCES))

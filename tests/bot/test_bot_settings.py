@@ -93,16 +93,21 @@ def test_dotenv_fills_gaps_but_real_environment_wins(tmp_path: Path, monkeypatch
 
 def test_burst_settings_default_and_read():
     defaults = Settings.from_env({})
-    assert (defaults.ask_workers, defaults.embed_batch, defaults.embed_wait_ms) == (4, 16, 2.0)
+    assert (defaults.ask_workers, defaults.embed_batch, defaults.embed_wait_ms,
+            defaults.answer_within_ms) == (4, 16, 2.0, 1000.0)
     settings = Settings.from_env({"SPOTLIGHT_ASK_WORKERS": "8", "SPOTLIGHT_EMBED_BATCH": "1",
-                                  "SPOTLIGHT_EMBED_WAIT_MS": "0.5"})
-    assert (settings.ask_workers, settings.embed_batch, settings.embed_wait_ms) == (8, 1, 0.5)
+                                  "SPOTLIGHT_EMBED_WAIT_MS": "0.5",
+                                  "SPOTLIGHT_ANSWER_WITHIN_MS": "0"})
+    assert (settings.ask_workers, settings.embed_batch, settings.embed_wait_ms,
+            settings.answer_within_ms) == (8, 1, 0.5, 0.0)
 
 
 @pytest.mark.parametrize(("name", "value"), [
     ("SPOTLIGHT_ASK_WORKERS", "0"),
     ("SPOTLIGHT_EMBED_BATCH", "many"),
     ("SPOTLIGHT_EMBED_WAIT_MS", "-1"),
+    ("SPOTLIGHT_ANSWER_WITHIN_MS", "2500"),  # past Discord's 3 s, less the request's time
+    ("SPOTLIGHT_ANSWER_WITHIN_MS", "soon"),
 ])
 def test_malformed_burst_settings_name_the_variable(name, value):
     with pytest.raises(ValueError, match=name):

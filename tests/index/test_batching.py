@@ -138,6 +138,33 @@ def test_prefetched_rows_never_taken_are_forgotten_oldest_first(monkeypatch) -> 
         assert sum(len(call) for call in inner.calls) == 5
 
 
+def test_embedded_hands_over_a_finished_prefetch_and_never_waits() -> None:
+    gate = threading.Event()
+    inner = RecordingEmbedder(gate)
+    with BatchingEmbedder(inner, max_wait_ms=0, max_batch=4) as batcher:
+        assert batcher.embedded(QUESTIONS[0]) is None  # never prefetched
+        batcher.prefetch(QUESTIONS[0])
+        assert inner.entered.wait(30)
+        assert batcher.embedded(QUESTIONS[0]) is None  # still in the model: not waited for
+        gate.set()
+        wait_until(lambda: batcher.batches == 1, "the prefetch embedded")
+        vector = batcher.embedded(QUESTIONS[0])
+        assert vector is not None and vector.shape == (FakeEmbedder().dim,)
+        np.testing.assert_allclose(vector, FakeEmbedder().encode([QUESTIONS[0]])[0], atol=1e-6)
+        assert batcher.embedded(QUESTIONS[0]) is None  # taken
+        assert len(inner.calls) == 1
+
+
+def test_embedded_leaves_a_failed_prefetch_for_encode_to_raise() -> None:
+    inner = RecordingEmbedder(fail=RuntimeError("model crashed"))
+    with BatchingEmbedder(inner, max_wait_ms=0, max_batch=4) as batcher:
+        batcher.prefetch(QUESTIONS[0])
+        wait_until(lambda: batcher.batches == 1, "the prefetch tried")
+        assert batcher.embedded(QUESTIONS[0]) is None
+        with pytest.raises(RuntimeError, match="model crashed"):
+            batcher.encode([QUESTIONS[0]])
+
+
 def test_prefetch_with_batching_off_does_nothing() -> None:
     inner = RecordingEmbedder()
     batcher = BatchingEmbedder(inner, max_wait_ms=0, max_batch=1)

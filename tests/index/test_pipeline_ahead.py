@@ -5,6 +5,7 @@ every worker is busy."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import Future
 from pathlib import Path
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 
 from corpus.records import Article
+from index.batching import BatchingEmbedder
 from index.embedder import FakeEmbedder
 from index.library import Library
 from index.parts import Query, Ranking
@@ -123,3 +125,41 @@ def test_work_no_worker_picked_up_runs_on_the_asking_thread() -> None:
     release.set()
     assert isinstance(busy, Future) and busy.result(timeout=5).rankings == {}
     ahead.close()
+
+
+class VectorRecording:
+    """Wraps a retriever: on which thread it ran and whether its query held a real vector
+    (the pipeline hands the retrievers it runs ahead a placeholder of zeros)."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.name, self.needs_vector = inner.name, inner.needs_vector
+        self.calls: list[tuple[str, bool]] = []
+
+    def retrieve(self, query: Query, k: int) -> Ranking:
+        self.calls.append((threading.current_thread().name, bool(np.any(query.vector))))
+        return self.inner.retrieve(query, k)
+
+
+def test_a_question_embedded_already_is_answered_without_running_ahead(tmp_path: Path) -> None:
+    """In a burst the bot prefetched the question and its batch ran before a question
+    thread got to it: nothing is left to overlap, so nothing is handed to another thread."""
+    with BatchingEmbedder(FakeEmbedder(), max_wait_ms=0, max_batch=4) as batcher:
+        library = Library.open(tmp_path / "index", batcher, create=True)
+        library.build(STORIES)
+        keyword = VectorRecording(library.pipeline.retrievers["keyword"])
+        library.pipeline.retrievers["keyword"] = keyword
+        try:
+            overlapped = library.ask(QUESTIONS[0])
+            assert keyword.calls[-1][1] is False  # ran ahead, beside the embedding
+            batcher.prefetch(QUESTIONS[0])
+            deadline = time.monotonic() + 30
+            while batcher.pending or batcher.batches < 2:
+                assert time.monotonic() < deadline, "the prefetch was never embedded"
+                time.sleep(0.001)
+            ready = library.ask(QUESTIONS[0])
+            assert keyword.calls[-1] == (threading.current_thread().name, True)
+            assert ready == overlapped
+            assert batcher.embedded(QUESTIONS[0]) is None  # the ask took the prefetched row
+        finally:
+            library.close()
