@@ -10,6 +10,7 @@ from pathlib import Path
 
 from index.embedder import equivalent_backends
 from index.errors import IndexMismatchError
+from index.spans import KINDS, LEGACY_KIND, SentenceVectors
 
 # 2: passages carry their sentences' spans and vectors (the extractive answerer's). An
 # index of format 1 is upgraded in place when opened.
@@ -35,10 +36,17 @@ class Manifest:
     # Which runtime computed the vectors (index/embedder.py BACKENDS). Manifests from before
     # backends were recorded are torch's; quantised backends also mark the fingerprint.
     embedding_backend: str = ""
+    # How the sentence vectors were made (index/spans.py): "encoded" (each sentence through
+    # the model on its own: every index before the kind was recorded) or "pooled" (from the
+    # passage's token embeddings). They differ, so an index keeps its kind for good and the
+    # answerer uses the weights fitted for it.
+    sentence_vectors: SentenceVectors = LEGACY_KIND
 
     def __post_init__(self) -> None:
         if not self.embedding_backend:
             self.embedding_backend = inferred_backend(self.model_sha256)
+        if self.sentence_vectors not in KINDS:  # read() reports it as unreadable
+            raise ValueError(f"unknown sentence_vectors {self.sentence_vectors!r}")
 
     @classmethod
     def read(cls, folder: Path) -> Manifest:
@@ -78,6 +86,17 @@ class Manifest:
                 f"this run embeds with {model_name} (dim {dim}), so its vectors would not "
                 f"compare. {rebuild}"
             )
+
+    def check_sentence_vectors(self, folder: Path | str, requested: str | None) -> None:
+        """An index keeps the sentence-vector kind it was built with; asking explicitly for
+        the other one is refused rather than served, or added to, with vectors that mix."""
+        if requested is None or requested == self.sentence_vectors:
+            return
+        raise IndexMismatchError(
+            f"The index at {folder} holds {self.sentence_vectors} sentence vectors; this run "
+            f"asked for {requested} ones, and the two are never mixed. Open it without "
+            f"asking (it keeps {self.sentence_vectors}), or rebuild it: `python -m index "
+            f"build --rebuild --index {folder} --corpus PATH`.")
 
     def _check_backend(self, folder: Path | str, model_sha256: str, backend: str | None,
                        rebuild: str) -> None:
