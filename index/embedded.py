@@ -30,6 +30,7 @@ from index.manifest import FORMAT_VERSION, MANIFEST_NAME, Manifest
 from index.parts import Retriever
 from index.records import ArticleWrite, ModelInfo, locate_sentences, utc_now
 from index.retrievers import DenseRetriever, KeywordRetriever
+from index.spans import LEGACY_KIND, SentenceVectors, kind_for_new_index
 from index.storage import StorageInfo
 from index.store import Store
 from index.tantivy_keyword import KeywordDoc, TantivyKeywordRetriever, TantivyKeywords
@@ -61,13 +62,19 @@ class EmbeddedStorage:
         self._keywords = (TantivyKeywords.load(folder, store, self._process_lock)
                           if keyword_engine == "tantivy" else None)
 
+    @property
+    def sentence_vectors(self) -> SentenceVectors:
+        return self._manifest.sentence_vectors
+
     # -- opening ------------------------------------------------------------------------
     @classmethod
     def open(cls, folder: Path, embedder: Embedder, *, create: bool = False,
+             sentence_vectors: str | None = None,
              keyword_engine: str = DEFAULT_KEYWORD_ENGINE) -> EmbeddedStorage:
         """Raises IndexMissingError (unless create=True) and IndexMismatchError (other
-        model, dim or a newer format version). An index of the previous format is
-        upgraded in place."""
+        model, dim or a newer format version; `sentence_vectors` asked for and not the
+        index's kind). An index of the previous format is upgraded in place. A new index
+        gets `sentence_vectors`, else the default kind (index/spans.py)."""
         folder = Path(folder)
         if not (folder / MANIFEST_NAME).exists():
             if not create:
@@ -75,10 +82,13 @@ class EmbeddedStorage:
                     f"No index at {folder}. Build one first: "
                     f"`python -m index build --corpus PATH --index {folder}`."
                 )
-            return cls.create(folder, ModelInfo.of(embedder), keyword_engine=keyword_engine)
+            return cls.create(folder, ModelInfo.of(embedder),
+                              kind_for_new_index(embedder, sentence_vectors),
+                              keyword_engine=keyword_engine)
         manifest = Manifest.read(folder)
         manifest.check_compatible(folder, embedder.name, embedder.fingerprint, embedder.dim,
                                   backend=backend_of(embedder))
+        manifest.check_sentence_vectors(folder, sentence_vectors)
         store = Store(folder / STORE_NAME)
         vectors = FaissVectors.load(folder, store, manifest.dim, manifest.dense_generation)
         storage = cls(folder, store, vectors, manifest, keyword_engine)
@@ -87,7 +97,8 @@ class EmbeddedStorage:
         return storage
 
     @classmethod
-    def create(cls, folder: Path, model: ModelInfo, *,
+    def create(cls, folder: Path, model: ModelInfo,
+               sentence_vectors: SentenceVectors = LEGACY_KIND, *,
                keyword_engine: str = DEFAULT_KEYWORD_ENGINE) -> EmbeddedStorage:
         """An empty index in `folder` for vectors of `model`."""
         folder.mkdir(parents=True, exist_ok=True)
@@ -96,7 +107,7 @@ class EmbeddedStorage:
             format_version=FORMAT_VERSION, model_name=model.name,
             model_sha256=model.fingerprint, dim=model.dim, faiss_type="IDMap2,Flat(IP)",
             articles=0, passages=0, created_at=now, updated_at=now, dense_generation=0,
-            embedding_backend=model.backend,
+            embedding_backend=model.backend, sentence_vectors=sentence_vectors,
         )
         store = Store(folder / STORE_NAME)
         vectors = FaissVectors.load(folder, store, model.dim, -1)  # nothing on disk yet
