@@ -112,8 +112,16 @@ def progress_bar(description: str):
     return bar
 
 
-def cached_library(name: str, articles: Iterable[Article], embedder: Embedder) -> Library:
-    """The index `.cache/<name>`, brought up to date with `articles`.
+def cache_name(name: str, sentence_vectors: str) -> str:
+    """Indexes of encoded sentence vectors keep the names they had before the kind was
+    recorded; pooled ones live beside them (`<name>-pooled`)."""
+    return name if sentence_vectors == "encoded" else f"{name}-{sentence_vectors}"
+
+
+def cached_library(name: str, articles: Iterable[Article], embedder: Embedder, *,
+                   sentence_vectors: str | None = None) -> Library:
+    """The index `.cache/<name>`, brought up to date with `articles` (a new one with
+    `sentence_vectors`, else the default kind; an existing one of another kind is rebuilt).
 
     The library's build is incremental, so after the first run this only checks hashes.
     A cache made by another model or index format is rebuilt. (A change to chunking is
@@ -121,11 +129,11 @@ def cached_library(name: str, articles: Iterable[Article], embedder: Embedder) -
     benchmarks/.cache after such a change.)"""
     folder = CACHE_DIR / name
     try:
-        library = Library.open(folder, embedder, create=True)
+        library = Library.open(folder, embedder, create=True, sentence_vectors=sentence_vectors)
     except IndexMismatchError as error:
         print(f"(rebuilding .cache/{name}: {error})", file=sys.stderr)
         shutil.rmtree(folder)
-        library = Library.open(folder, embedder, create=True)
+        library = Library.open(folder, embedder, create=True, sentence_vectors=sentence_vectors)
     bar = progress_bar(f"indexing {name}")
     started = time.perf_counter()
     report = library.build(list(articles), progress=bar.callback)

@@ -2,6 +2,11 @@
 question sets; report both halves.
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/fit_answerer.py [--sets celebrity,bbc]
+        [--sentence-vectors encoded|pooled]
+
+The weights are fitted for one kind of sentence vector (index/spans.py), over indexes of
+that kind (`.cache/<set>` for encoded, `.cache/<set>-pooled` for pooled): paste them under
+that kind in the two modules' WEIGHTS_BY_KIND.
 
 1. Sentence model: every sentence of the top passages of each answerable fit-half question
    is a sample, positive when it contains one of the question's answer phrases; logistic
@@ -28,6 +33,7 @@ from benchcommon import (
     QUESTIONS_FILE,
     Question,
     bbc_articles,
+    cache_name,
     cached_library,
     celebrity_benchmark_articles,
     contains_answer,
@@ -43,6 +49,7 @@ from index.answerers import extractive
 from index.embedder import SentenceTransformerEmbedder
 from index.library import Library
 from index.parts import Evidence, Query
+from index.spans import KINDS, LEGACY_KIND
 
 ASK_K = 3
 MAX_WRONG_ABSTAIN_FIT = 0.03
@@ -74,21 +81,17 @@ def collect(library: Library, questions: Sequence[Question]) -> list[Case]:
     return cases
 
 
-def fit_sentences(cases: Sequence[Case]) -> tuple[dict[str, float], float]:
+def fit_sentences(cases: Sequence[Case]) -> extractive.SentenceWeights:
     rows = [c.features for case in cases if case.question.answerable for c in case.candidates]
     labels = [label for case in cases if case.question.answerable for label in case.labels]
     model = LogisticRegression(C=1.0, max_iter=2000).fit(np.vstack(rows), np.array(labels))
     weights = dict(zip(extractive.FEATURES, model.coef_[0].round(3).tolist(), strict=True))
-    return weights, round(float(model.intercept_[0]), 3)
+    return extractive.SentenceWeights(weights, round(float(model.intercept_[0]), 3))
 
 
-def use_sentence_weights(weights: dict[str, float], bias: float) -> None:
-    extractive.WEIGHTS = weights
-    extractive.BIAS = bias
-
-
-def drafts(cases: Sequence[Case]) -> list:
-    answerer = extractive.ExtractiveAnswerer()
+def drafts(cases: Sequence[Case], weights: extractive.SentenceWeights,
+           policy: extractive.AnswerPolicy | None = None) -> list:
+    answerer = extractive.ExtractiveAnswerer(policy, weights)
     return [answerer.answer(case.query, case.evidence) for case in cases]
 
 
@@ -98,7 +101,8 @@ def answerability_rows(cases: Sequence[Case], made: list) -> np.ndarray:
         for case, draft in zip(cases, made, strict=True)])
 
 
-def fit_answerability(cases: Sequence[Case], made: list) -> tuple[dict[str, float], float, float]:
+def fit_answerability(cases: Sequence[Case],
+                      made: list) -> answerability_module.AnswerabilityWeights:
     rows = answerability_rows(cases, made)
     labels = np.array([case.question.answerable for case in cases])
     # C=0.3: about 50 unanswerable questions per half; stronger regularisation held out best.
@@ -111,13 +115,7 @@ def fit_answerability(cases: Sequence[Case], made: list) -> tuple[dict[str, floa
     # The highest threshold that refuses at most MAX_WRONG_ABSTAIN_FIT of answerable ones.
     allowed = int(np.floor(MAX_WRONG_ABSTAIN_FIT * len(answerable)))
     threshold = float(np.sort(answerable)[allowed]) if len(answerable) else 0.5
-    return weights, bias, round(threshold - 1e-6, 4)
-
-
-def use_answerability(weights: dict[str, float], bias: float, threshold: float) -> None:
-    answerability_module.WEIGHTS = weights
-    answerability_module.BIAS = bias
-    answerability_module.THRESHOLD = threshold
+    return answerability_module.AnswerabilityWeights(weights, bias, round(threshold - 1e-6, 4))
 
 
 @dataclass(frozen=True)
@@ -129,9 +127,11 @@ class Scores:
     answerable_abstained: float
 
 
-def score(cases: Sequence[Case]) -> Scores:
-    judge = Answerability(answerability_module.THRESHOLD)
-    made = drafts(cases)
+def score(cases: Sequence[Case], weights: extractive.SentenceWeights,
+          judged_by: answerability_module.AnswerabilityWeights,
+          policy: extractive.AnswerPolicy | None = None) -> Scores:
+    judge = Answerability(model=judged_by)
+    made = drafts(cases, weights, policy)
     contains, ceiling, lengths, wrong, right = [], [], [], [], []
     for case, draft in zip(cases, made, strict=True):
         answered = judge.judge(case.query, case.evidence, draft).answerable
@@ -153,30 +153,32 @@ def score(cases: Sequence[Case]) -> Scores:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", default="celebrity,bbc")
+    parser.add_argument("--sentence-vectors", choices=KINDS, default=LEGACY_KIND,
+                        help="the kind of sentence vector to fit for (index/spans.py)")
     args = parser.parse_args()
+    kind = args.sentence_vectors
     embedder = SentenceTransformerEmbedder()
     fit: list[Case] = []
     held: dict[str, list[Case]] = {}
     fit_by_set: dict[str, list[Case]] = {}
     for name in args.sets.split(","):
         path, articles = SETS[name]
-        library = cached_library(name, articles(), embedder)
+        library = cached_library(cache_name(name, kind), articles(), embedder,
+                                 sentence_vectors=kind)
         fit_questions, held_questions = split_halves(load_questions(path))
         fit_by_set[name] = collect(library, fit_questions)
         held[name] = collect(library, held_questions)
         fit += fit_by_set[name]
-    weights, bias = fit_sentences(fit)
-    use_sentence_weights(weights, bias)
-    a_weights, a_bias, threshold = fit_answerability(fit, drafts(fit))
-    use_answerability(a_weights, a_bias, threshold)
-    print("# index/answerers/extractive.py")
-    print(f"WEIGHTS = {weights!r}\nBIAS = {bias}")
-    print("# index/answerability.py")
-    print(f"WEIGHTS = {a_weights!r}\nBIAS = {a_bias}\nTHRESHOLD = {threshold}")
+    sentences = fit_sentences(fit)
+    judged_by = fit_answerability(fit, drafts(fit, sentences))
+    print(f"# index/answerers/extractive.py, WEIGHTS_BY_KIND[{kind!r}]")
+    print(f"{sentences!r}")
+    print(f"# index/answerability.py, WEIGHTS_BY_KIND[{kind!r}]")
+    print(f"{judged_by!r}")
     rows = []
     for name in fit_by_set:
         for half, cases in (("fit", fit_by_set[name]), ("held-out", held[name])):
-            s = score(cases)
+            s = score(cases, sentences, judged_by, extractive.POLICY_BY_KIND[kind])
             rows.append([name, half, len(cases), f"{s.contains:.3f}", f"{s.ceiling:.3f}",
                          f"{s.contains / s.ceiling:.2f}" if s.ceiling else "-",
                          f"{s.median_chars:.0f}", f"{s.unanswerable_abstained:.3f}",

@@ -38,6 +38,7 @@ from benchcommon import (
     Question,
     answer_phrase_problems,
     bbc_articles,
+    cache_name,
     cached_library,
     celebrity_benchmark_articles,
     contains_answer,
@@ -54,6 +55,7 @@ from benchcommon import (
 from corpus.records import Article
 from index.embedder import SentenceTransformerEmbedder
 from index.library import Library, SearchMode
+from index.spans import KINDS, resolve_kind
 
 MODES: tuple[SearchMode, ...] = ("dense", "keyword", "hybrid")
 SEARCH_DEPTH = 10  # MRR and nDCG are cut at 10
@@ -337,7 +339,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--check-questions", action="store_true",
                         help="only check that every answer phrase is in its gold article")
     parser.add_argument("--dump", type=Path, help="write per-question outcomes (JSON lines)")
+    parser.add_argument("--sentence-vectors", choices=KINDS, default=None,
+                        help="the kind of sentence vector of the question sets' indexes "
+                             "(index/spans.py; default SPOTLIGHT_SENTENCE_VECTORS, else the "
+                             "default for new indexes): `.cache/<set>` is encoded, "
+                             "`.cache/<set>-pooled` pooled")
     args = parser.parse_args(argv)
+    kind = resolve_kind(args.sentence_vectors)
     names = [name.strip() for name in args.sets.split(",") if name.strip()]
     unknown = [name for name in names if name not in SETS]
     if unknown:
@@ -352,14 +360,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"Machine: {machine_line()}\n")
     for qset in sets:
         questions = load_questions(qset.questions_file)
-        library = cached_library(qset.name, qset.articles(), embedder)
+        library = cached_library(cache_name(qset.name, kind), qset.articles(), embedder,
+                                 sentence_vectors=kind)
         indexed = indexed_sources(library)
         unindexed = [q.line for q in questions if q.answerable and not q.gold & indexed]
         if unindexed:
             print(f"WARNING: {qset.name}: no gold article indexed for lines {unindexed}",
                   file=sys.stderr)
         answerable = [q for q in questions if q.answerable]
-        print(f"## {qset.name} set\n")
+        print(f"## {qset.name} set ({kind} sentence vectors)\n")
         print(f"{qset.questions_file.name}: {len(answerable)} answerable questions over "
               f"{len({s for q in answerable for s in q.gold})} gold files, "
               f"{len(questions) - len(answerable)} unanswerable; index of "

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from index.parts import Draft, Evidence, Query
+from index.spans import LEGACY_KIND, SentenceVectors
 from index.terms import stems
 
 FEATURES = (
@@ -26,13 +27,31 @@ FEATURES = (
     "missing",  # weight of the most specific question word absent from it (0..1)
     "agreement",  # share of retrievers ranking the top article in their own top five
 )
-# Fitted by benchmarks/fit_answerer.py (logistic regression, C=0.3, classes balanced) on the
-# fit half of the celebrity set; THRESHOLD refuses at most 3% of its answerable questions.
-WEIGHTS = {"confidence": 0.903, "evidence": 1.247, "coverage": 1.77, "missing": -1.376,
-           "agreement": 0.771}
-BIAS = -1.713
-THRESHOLD = 0.367
 EVIDENCE_PASSAGES = 3
+
+
+@dataclass(frozen=True)
+class AnswerabilityWeights:
+    weights: dict[str, float]
+    bias: float
+    threshold: float  # answer when the probability is at least this
+
+    def vector(self) -> np.ndarray:
+        return np.array([self.weights[name] for name in FEATURES])
+
+
+# Fitted by benchmarks/fit_answerer.py (logistic regression, C=0.3, classes balanced) on the
+# fit half of the celebrity set, after the answerer's weights for the same kind of sentence
+# vectors (its confidence is a signal); the threshold refuses at most 3% of that half's
+# answerable questions.
+WEIGHTS_BY_KIND: dict[SentenceVectors, AnswerabilityWeights] = {
+    "encoded": AnswerabilityWeights(
+        {"confidence": 0.903, "evidence": 1.247, "coverage": 1.77, "missing": -1.376,
+         "agreement": 0.771}, -1.713, 0.367),
+}
+WEIGHTS_BY_KIND["pooled"] = AnswerabilityWeights(
+    {"confidence": 0.618, "evidence": 1.265, "coverage": 1.825, "missing": -1.395,
+     "agreement": 0.807}, -1.757, 0.3698)
 
 
 @dataclass(frozen=True)
@@ -58,12 +77,19 @@ def features(query: Query, evidence: Evidence, draft: Draft) -> np.ndarray:
 
 
 class Answerability:
-    def __init__(self, threshold: float = THRESHOLD) -> None:
-        self.threshold = threshold
-        self._weights = np.array([WEIGHTS[name] for name in FEATURES])
+    def __init__(self, threshold: float | None = None,
+                 model: AnswerabilityWeights | None = None) -> None:
+        self.model = model or WEIGHTS_BY_KIND[LEGACY_KIND]
+        self.threshold = self.model.threshold if threshold is None else threshold
+        self._weights = self.model.vector()
+
+    @classmethod
+    def for_kind(cls, sentence_vectors: SentenceVectors) -> Answerability:
+        """With the model fitted after the answerer's weights for that kind."""
+        return cls(model=WEIGHTS_BY_KIND[sentence_vectors])
 
     def probability(self, signals: np.ndarray) -> float:
-        return float(1.0 / (1.0 + np.exp(-(signals @ self._weights + BIAS))))
+        return float(1.0 / (1.0 + np.exp(-(signals @ self._weights + self.model.bias))))
 
     def judge(self, query: Query, evidence: Evidence, draft: Draft) -> Judgement:
         if not evidence.passages:

@@ -17,6 +17,7 @@ from index.embedded import STORE_NAME, EmbeddedStorage
 from index.errors import IndexMissingError, TransferError
 from index.manifest import FORMAT_VERSION, MANIFEST_NAME, Manifest
 from index.records import ModelInfo
+from index.spans import LEGACY_KIND
 from index.store import Store
 from index.transfer import (
     ARTICLE_COLUMNS,
@@ -62,6 +63,13 @@ class EmbeddedSource:
                 f"The index at {self.folder} has format version {manifest.format_version}; "
                 f"open it once with this Spotlight (`python -m index info --index "
                 f"{self.folder}`) to upgrade it, then export it.")
+        if manifest.sentence_vectors != LEGACY_KIND:
+            # PostgreSQL's model record cannot say how sentences were embedded (its
+            # libraries encode them); copied, pooled vectors would be taken for encoded.
+            raise TransferError(
+                f"The index at {self.folder} holds {manifest.sentence_vectors} sentence "
+                f"vectors, which a PostgreSQL library cannot record; build it with "
+                f"SPOTLIGHT_SENTENCE_VECTORS={LEGACY_KIND} to export it.")
         model = ModelInfo(manifest.model_name, manifest.model_sha256, manifest.dim,
                           manifest.embedding_backend)
         uri = f"file:{self.folder / STORE_NAME}?mode=ro"

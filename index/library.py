@@ -21,14 +21,14 @@ from typing import Literal
 import numpy as np
 
 from corpus import split_sentences
-from corpus.records import Article
+from corpus.records import Article, Passage
 from index.answerability import Answerability
 from index.answerers.extractive import ExtractiveAnswerer
 from index.batching import BatchingEmbedder
 from index.config import LibraryConfig
 from index.embedded import EmbeddedStorage
 from index.embedder import Embedder
-from index.errors import EmptyIndexError
+from index.errors import EmptyIndexError, IndexMismatchError
 from index.ingest import PlannedArticle, embedding_text, plan_ingest
 from index.parts import Answerer, Query
 from index.pipeline import Pipeline
@@ -44,17 +44,22 @@ from index.records import (
 )
 from index.rerankers import RecencyReranker
 from index.results import AddReport, Answer, ArticleInfo, Hit, IndexInfo, QuestionStats
+from index.spans import LEGACY_KIND, SentenceVectors, supports_spans
 from index.storage import Storage
 
 __all__ = ["Library", "SearchMode", "default_answerer", "normalise_question", "open_library"]
 
 SearchMode = Literal["hybrid", "dense", "keyword"]
+# A passage to embed: its article, itself and its sentences.
+LaidOut = tuple[PlannedArticle, Passage, list[str]]
 ProgressCallback = Callable[[int, int], None]
 
 
-def default_answerer(config: LibraryConfig, answerability: Answerability) -> Answerer:
-    """The extractive answerer, or the LLM one (falling back to it) when configured."""
-    extractive = ExtractiveAnswerer()
+def default_answerer(config: LibraryConfig, answerability: Answerability,
+                     sentence_vectors: SentenceVectors = LEGACY_KIND) -> Answerer:
+    """The extractive answerer (with the weights fitted for the index's kind of sentence
+    vectors), or the LLM one (falling back to it) when configured."""
+    extractive = ExtractiveAnswerer.for_kind(sentence_vectors)
     if config.llm is None:
         return extractive
     from index.answerers.llm import LLMAnswerer  # imports httpx only when configured
@@ -87,12 +92,14 @@ class Library:
         self.folder = folder
         self.embedder = embedder
         self.config = config
-        answerability = Answerability()
+        # Sentence vectors encoded alone or pooled in their passage score differently, so
+        # the answerer and answerability take the weights fitted on the index's kind.
+        answerability = Answerability.for_kind(storage.sentence_vectors)
         self.pipeline = Pipeline(
             storage.passages, embedder.dim,
             retrievers=storage.retrievers(),
             fusion=ReciprocalRankFusion(),
-            answerer=default_answerer(config, answerability),
+            answerer=default_answerer(config, answerability, storage.sentence_vectors),
             answerability=answerability,
             reranker=RecencyReranker(),  # "latest", "this week": newer articles first
         )
@@ -106,12 +113,17 @@ class Library:
     # -- opening ------------------------------------------------------------------------
     @classmethod
     def open(cls, folder: Path, embedder: Embedder, *, create: bool = False,
-             config: LibraryConfig | None = None) -> Library:
+             config: LibraryConfig | None = None,
+             sentence_vectors: SentenceVectors | None = None) -> Library:
         """Open an embedded index folder. Raises IndexMissingError (unless create=True)
-        and IndexMismatchError (other model, dim or a newer format version). An index of
-        the previous format is upgraded in place."""
+        and IndexMismatchError (other model, dim or a newer format version, or
+        `sentence_vectors` asked for and not the index's). An index of the previous format
+        is upgraded in place. A new index gets `sentence_vectors`, else
+        SPOTLIGHT_SENTENCE_VECTORS, else the default (index/spans.py); an existing one
+        keeps its own."""
         config = config or LibraryConfig()
         storage = EmbeddedStorage.open(Path(folder), embedder, create=create,
+                                       sentence_vectors=sentence_vectors,
                                        keyword_engine=config.keyword_engine)
         return cls(storage, embedder, config, folder=Path(folder))
 
@@ -164,26 +176,60 @@ class Library:
             )
 
     def _embed(self, batch: list[PlannedArticle]) -> list[list[NewPassage]]:
-        """Passages and their sentences, embedded in one call (the model sorts by length)."""
+        """Passages and their sentences' vectors, as the index's kind makes them."""
         laid_out = [
             (planned, passage, list(passage.sentences) or split_sentences(passage.text))
             for planned in batch for passage in planned.passages
         ]
+        if self.storage.sentence_vectors == "pooled":
+            made = self._embed_pooled(laid_out)
+        else:
+            made = self._embed_encoded(laid_out)
+        embedded: dict[str, list[NewPassage]] = {planned.article_id: [] for planned in batch}
+        for (planned, _, _), passage in zip(laid_out, made, strict=True):
+            embedded[planned.article_id].append(passage)
+        return [embedded[planned.article_id] for planned in batch]
+
+    def _embed_encoded(self, laid_out: list[LaidOut]) -> list[NewPassage]:
+        """Each passage and each of its sentences through the model, in one call (the
+        model sorts by length)."""
         texts: list[str] = []
         for planned, passage, sentences in laid_out:
             texts.append(embedding_text(planned.article.title, passage.text))
             texts.extend(sentences)
         vectors = self.embedder.encode(texts)
-        embedded: dict[str, list[NewPassage]] = {planned.article_id: [] for planned in batch}
+        made: list[NewPassage] = []
         at = 0
+        for _, passage, sentences in laid_out:
+            found = locate_sentences(passage.text, sentences)
+            made.append(NewPassage(
+                passage.position, passage.text, vectors[at],
+                [(start, end) for _, start, end in found],
+                vectors[[at + 1 + index for index, _, _ in found]]))
+            at += 1 + len(sentences)
+        return made
+
+    def _embed_pooled(self, laid_out: list[LaidOut]) -> list[NewPassage]:
+        """Each passage through the model once; its sentences' vectors pooled from its
+        token embeddings (index/spans.py): about half the model work of encoding them."""
+        if not supports_spans(self.embedder):
+            raise IndexMismatchError(
+                f"The index at {self.storage.location} pools sentence vectors from passages, "
+                f"which {type(self.embedder).__name__} cannot do; adding to it with encoded "
+                f"sentence vectors would mix the two. Use a Spotlight embedder (torch, "
+                f"onnx-fp32, onnx-int8).")
+        texts, spans, located = [], [], []
         for planned, passage, sentences in laid_out:
             found = locate_sentences(passage.text, sentences)
-            sentence_vectors = vectors[[at + 1 + index for index, _, _ in found]]
-            embedded[planned.article_id].append(NewPassage(
-                passage.position, passage.text, vectors[at],
-                [(start, end) for _, start, end in found], sentence_vectors))
-            at += 1 + len(sentences)
-        return [embedded[planned.article_id] for planned in batch]
+            # The passage follows the title and a newline in the text the model reads.
+            shift = len(embedding_text(planned.article.title, ""))
+            texts.append(embedding_text(planned.article.title, passage.text))
+            spans.append([(shift + start, shift + end) for _, start, end in found])
+            located.append([(start, end) for _, start, end in found])
+        vectors = self.embedder.encode_with_spans(texts, spans)
+        return [NewPassage(passage.position, passage.text, vectors.texts[row], located[row],
+                           vectors.spans[row])
+                for row, (_, passage, _) in enumerate(laid_out)]
 
     def remove(self, article_id: str, *, guild_id: int | None = None) -> bool:
         """Remove an article. With guild_id, only that guild's own articles may be removed."""

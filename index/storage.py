@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 from index.parts import Retriever
 from index.records import ArticleWrite, EvidenceRow, PassageRow, StoredArticle
 from index.results import ArticleInfo, QuestionStats
+from index.spans import SentenceVectors
 
 if TYPE_CHECKING:
     from index.pg.database import Database
@@ -107,6 +108,11 @@ class Storage(Protocol):
     catalog: ArticleCatalog
     passages: PassageSource
     questions: QuestionLog
+
+    @property
+    def sentence_vectors(self) -> SentenceVectors:
+        """How the stored sentence vectors were made (index/spans.py): fixed per library."""
+        ...
 
     @property
     def database(self) -> Database | None:

@@ -20,6 +20,7 @@ import numpy as np
 from index.parts import Draft, Evidence, EvidencePassage, Query
 from index.results import Answer, Citation, Quote
 from index.signals import asks_for, has_cue, is_boilerplate, is_teaser
+from index.spans import LEGACY_KIND, SentenceVectors
 from index.terms import stems, words
 
 FEATURES = (
@@ -34,15 +35,39 @@ FEATURES = (
     "short",  # under six words
     "lede",  # the article's first sentence
 )
+
+
+@dataclass(frozen=True)
+class SentenceWeights:
+    """A fitted logistic model over FEATURES: a sentence's probability of answering."""
+
+    weights: dict[str, float]
+    bias: float
+
+    def vector(self) -> np.ndarray:
+        return np.array([self.weights[name] for name in FEATURES], dtype=np.float64)
+
+
 # Fitted by benchmarks/fit_answerer.py (logistic regression) on the fit half of the
-# celebrity set; benchmarks/README.md has both halves of both sets, and why a fit on the
+# celebrity set, one model per kind of sentence vector (index/spans.py): "meaning" reads
+# them, and a sentence pooled within its passage scores differently from one encoded
+# alone. benchmarks/README.md has both halves of both sets, and why a fit on the
 # celebrity and BBC fit halves together was not adopted.
-WEIGHTS = {
-    "meaning": 1.942, "next_meaning": 0.016, "passage_meaning": 2.79, "article_rank": 3.27,
-    "coverage": 1.572, "names": -0.719, "asked_for": 0.547, "teaser": -1.426,
-    "short": -0.105, "lede": 0.365,
+WEIGHTS_BY_KIND: dict[SentenceVectors, SentenceWeights] = {
+    "encoded": SentenceWeights({
+        "meaning": 1.942, "next_meaning": 0.016, "passage_meaning": 2.79, "article_rank": 3.27,
+        "coverage": 1.572, "names": -0.719, "asked_for": 0.547, "teaser": -1.426,
+        "short": -0.105, "lede": 0.365,
+    }, -8.106),
 }
-BIAS = -8.106
+# "pooled": fitted the same way on `.cache/celebrity-pooled` (benchmarks/README.md, "Pooled
+# sentence vectors"); a pooled sentence shares its passage's context, so its own meaning
+# weighs less and the next sentence's more.
+WEIGHTS_BY_KIND["pooled"] = SentenceWeights({
+    "meaning": 1.026, "next_meaning": 0.816, "passage_meaning": 0.266, "article_rank": 3.77,
+    "coverage": 1.279, "names": -0.051, "asked_for": 0.624, "teaser": -1.372,
+    "short": -0.157, "lede": 0.294,
+}, -7.044)
 MAX_QUOTE_CHARS = 400
 # Shorter "sentences" are section headings ("The Comments") or fragments.
 MIN_QUOTE_WORDS = 4
@@ -70,6 +95,15 @@ class AnswerPolicy:
     # words match less well than the summary does. 0.2 was the best share on the fit halves
     # (benchmarks/README.md, "Third pass").
     lede_continuation_share: float = 0.2
+
+
+# Pooled sentences of one passage share its context: their cosines to each other average
+# 0.76 (0.33 encoded, top passages of the fit halves), so 0.85 called too many of them
+# redundant; 0.9 was the best of 0.85, 0.9, 0.95 and none on both fit halves.
+POLICY_BY_KIND: dict[SentenceVectors, AnswerPolicy] = {
+    "encoded": AnswerPolicy(),
+    "pooled": AnswerPolicy(redundant_cosine=0.9),
+}
 
 
 @dataclass(frozen=True)
@@ -100,10 +134,6 @@ class SentenceSignals:
 @lru_cache(maxsize=32_768)
 def sentence_signals(text: str) -> SentenceSignals:
     return SentenceSignals(stems(text), len(words(text)), is_boilerplate(text), is_teaser(text))
-
-
-def _weights() -> np.ndarray:
-    return np.array([WEIGHTS[name] for name in FEATURES], dtype=np.float64)
 
 
 def _cosines(passage: EvidencePassage, question: np.ndarray) -> list[float]:
@@ -144,10 +174,10 @@ def candidates(query: Query, evidence: Evidence, policy: AnswerPolicy) -> list[C
     return found
 
 
-def probabilities(found: list[Candidate]) -> np.ndarray:
+def probabilities(found: list[Candidate], model: SentenceWeights) -> np.ndarray:
     if not found:
         return np.zeros(0)
-    logits = np.vstack([c.features for c in found]) @ _weights() + BIAS
+    logits = np.vstack([c.features for c in found]) @ model.vector() + model.bias
     return 1.0 / (1.0 + np.exp(-logits))
 
 
@@ -204,12 +234,19 @@ def choose(found: list[Candidate], probability: np.ndarray,
 class ExtractiveAnswerer:
     name = "extractive"
 
-    def __init__(self, policy: AnswerPolicy | None = None) -> None:
+    def __init__(self, policy: AnswerPolicy | None = None,
+                 weights: SentenceWeights | None = None) -> None:
         self.policy = policy or AnswerPolicy()
+        self.weights = weights or WEIGHTS_BY_KIND[LEGACY_KIND]
+
+    @classmethod
+    def for_kind(cls, sentence_vectors: SentenceVectors) -> ExtractiveAnswerer:
+        """With the weights fitted on sentence vectors of that kind, and its policy."""
+        return cls(POLICY_BY_KIND[sentence_vectors], WEIGHTS_BY_KIND[sentence_vectors])
 
     def answer(self, query: Query, evidence: Evidence) -> Draft:
         found = candidates(query, evidence, self.policy)
-        probability = probabilities(found)
+        probability = probabilities(found, self.weights)
         chosen = choose(found, probability, self.policy)
         hits = evidence.hits
         citations: dict[int, Citation] = {}

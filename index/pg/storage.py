@@ -38,6 +38,7 @@ from index.pg.questions import PgQuestions
 from index.pg.store import PgStore
 from index.pg.urls import redact
 from index.records import ArticleWrite, ModelInfo, utc_now
+from index.spans import LEGACY_KIND, SentenceVectors
 from index.storage import StorageInfo
 
 # Any constant, the same in every Spotlight process (migrations use 7_310_318_201).
@@ -132,6 +133,10 @@ def open_database(url: str) -> Database:
 
 
 class PgStorage:
+    # The database's model record has no column for the kind (index/spans.py) yet, so a
+    # PostgreSQL library encodes its sentences, as every library did before the kind.
+    sentence_vectors: SentenceVectors = LEGACY_KIND
+
     def __init__(self, database: Database, record: LibraryRecord) -> None:
         self._database = database
         self._record = record

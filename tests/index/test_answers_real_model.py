@@ -21,12 +21,15 @@ MET_GALA = "North West Blasts Mother Kim Kardashian after deserting her at Met G
 KIM_REASONS = ("solo trip", "Psalm", "WORST MOTHER", "bad mom", "braids")
 
 
-@pytest.fixture(scope="module")
-def sample_index(tmp_path_factory, real_embedder) -> Path:
-    """The sample corpus the product ships with (13 articles, both seeds among them)."""
-    folder = tmp_path_factory.mktemp("samples") / "index"
-    library = Library.open(folder, real_embedder, create=True)
+@pytest.fixture(scope="module", params=["encoded", "pooled"])
+def sample_index(request, tmp_path_factory, real_embedder) -> Path:
+    """The sample corpus the product ships with (13 articles, both seeds among them), once
+    per kind of sentence vector (index/spans.py): an index built before pooling (encoded,
+    with its weights) must answer as well as a new pooled one."""
+    folder = tmp_path_factory.mktemp(f"samples-{request.param}") / "index"
+    library = Library.open(folder, real_embedder, create=True, sentence_vectors=request.param)
     library.build(load_path(SAMPLE_DIR).articles)
+    assert library.storage.sentence_vectors == request.param
     library.close()
     return folder
 
