@@ -14,14 +14,19 @@ Variants of the keyword search (each content word of the question is one FTS5 ph
   reach the top k; the same ranking as `one query`, which the `same top k` column checks;
 - `drop common`: words matching more than COMMON_SHARE of the passages are left out of
   the OR when at least one rarer word remains (changes the ranking: rejected);
-- `rarest N`: only the N rarest words (changes the ranking: rejected).
+- `rarest N`: only the N rarest words (changes the ranking: rejected);
+- `tantivy`: SPOTLIGHT_KEYWORD_ENGINE=tantivy's retriever (index/tantivy_keyword.py):
+  tantivy's BM25 by block-max WAND over keyword.tantivy/ in the tier's folder (built at
+  the first run: its build time and size are printed), title boosted 0.5 as FTS5 weights
+  it. A different ranking: the overlap and recall columns say how different.
 The library's keyword retriever is patched in this process only; nothing in index/ changes.
 
 `--million`: the keyword side alone at 1M passages. A keyword-only store (SQLite + FTS5,
 empty vectors, so no Library.ask) is built once in benchmarks/.cache/keyword-1m from the
 100k tier's passages plus 900k passages of their sentences remixed (seeded, 3-6 sentences
-each; ~3 min); `one query` and `split at common words` are then timed on all 348 questions
-twice, and their top 50s compared.
+each; ~3 min); `one query`, `split at common words` and `tantivy` (its folder built once
+in the same cache folder) are then timed on all 348 questions twice, and their top 50s
+compared with the split's.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import random
+import shutil
 import sqlite3
 import sys
 import time
@@ -37,14 +43,17 @@ from pathlib import Path
 
 import numpy as np
 from benchcommon import CACHE_DIR, load_questions, markdown_table, percentile_ms
+from filelock import FileLock
 
 from corpus import split_sentences
+from index.embedded import WRITE_LOCK_NAME
 from index.embedder import make_embedder
 from index.library import Library
 from index.parts import Query, Ranking
 from index.pipeline import CANDIDATE_POOL as CANDIDATES
 from index.retrievers import KeywordRetriever
 from index.store import GLOBAL_SCOPE, Store
+from index.tantivy_keyword import KEYWORD_DIR, TantivyKeywordRetriever, TantivyKeywords
 from index.terms import content_words, fts_any
 
 COMMON_SHARE = 0.01
@@ -104,6 +113,35 @@ def rarest(store: Store, counts: TermCounts, n: int) -> Search:
     return search
 
 
+def open_tantivy(folder: Path, store: Store, *, rebuild: bool) -> TantivyKeywords:
+    """keyword.tantivy/ in `folder`, built now when missing (or `rebuild`): what it costs
+    and its size beside FTS5's tables are printed."""
+    path = folder / KEYWORD_DIR
+    if rebuild:
+        shutil.rmtree(path, ignore_errors=True)
+    built = not path.exists()
+    started = time.perf_counter()
+    keywords = TantivyKeywords.load(folder, store, FileLock(str(folder / WRITE_LOCK_NAME)))
+    seconds = time.perf_counter() - started
+    size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
+    fts = store.db.execute("SELECT SUM(pgsize) FROM dbstat WHERE name LIKE 'passages_fts%' "
+                           "AND name != 'passages_fts_content'").fetchone()[0] / 2**20
+    print(f"tantivy: {'built' if built else 'opened'} in {seconds:.1f} s; {size:.0f} MB on "
+          f"disk (FTS5's index tables {fts:.0f} MB, its copy of the text not counted)",
+          file=sys.stderr)
+    return keywords
+
+
+def tantivy_search(keywords: TantivyKeywords, store: Store) -> Search:
+    """The tantivy retriever as Library.ask runs it (the generation check included)."""
+    retriever = TantivyKeywordRetriever(keywords, store)
+    placeholder = np.zeros(1, dtype=np.float32)  # a keyword retriever never reads it
+
+    def search(text: str, k: int) -> Ranking:
+        return retriever.retrieve(Query(text, placeholder, GLOBAL), k)
+    return search
+
+
 def patch(library: Library, search: Search) -> None:
     """Make this library's keyword retriever rank with `search`."""
     for retriever in library.pipeline.retrievers.values():
@@ -156,30 +194,47 @@ def million_store(source: Path, target: Path) -> Path:
     return path
 
 
-def million(source: Path) -> None:
-    store = Store(million_store(source / "store.sqlite", CACHE_DIR / "keyword-1m"))
-    texts = [content_words(q.text) for q in load_questions()]
-    texts = [terms for terms in texts if terms]
-    searches = {"one query": lambda terms: one_query(store, terms, CANDIDATES),
-                "split at common words": lambda terms: store.keyword_search(
-                    terms, GLOBAL, CANDIDATES)}
-    for terms in texts:  # the per-generation phrase counts, as a serving process has them
-        searches["split at common words"](terms)
-    same = sum([p for p, _ in searches["one query"](terms)]
-               == [p for p, _ in searches["split at common words"](terms)] for terms in texts)
+def million(source: Path, rebuild_tantivy: bool) -> None:
+    folder = CACHE_DIR / "keyword-1m"
+    store = Store(million_store(source / "store.sqlite", folder))
+    texts = [q.text for q in load_questions() if content_words(q.text)]
+    search = tantivy_search(open_tantivy(folder, store, rebuild=rebuild_tantivy), store)
+    searches: dict[str, Callable[[str], Ranking]] = {
+        "one query": lambda text: one_query(store, content_words(text), CANDIDATES),
+        "split at common words": lambda text: store.keyword_search(
+            content_words(text), GLOBAL, CANDIDATES),
+        "tantivy": lambda text: search(text, CANDIDATES)}
+    for text in texts:  # the per-generation phrase counts, as a serving process has them
+        searches["split at common words"](text)
+    reference = [[p for p, _ in searches["split at common words"](text)] for text in texts]
+    compared = {name: [[p for p, _ in searches[name](text)] for text in texts]
+                for name in searches}
     seconds: dict[str, list[float]] = {name: [] for name in searches}
     for _ in range(2):
         for name, search in searches.items():
-            for terms in texts:
+            for text in texts:
                 started = time.perf_counter()
-                search(terms)
+                search(text)
                 seconds[name].append(time.perf_counter() - started)
     print(f"{store.total('passages'):,} passages (keyword only); {len(texts)} celebrity "
-          f"questions, twice; top {CANDIDATES} equal to `one query`'s: {same} / {len(texts)}\n")
-    print(markdown_table(["keyword search", "p50 ms", "p90 ms", "p99 ms"], [
-        [name, *(f"{percentile_ms(values, q):.1f}" for q in (50, 90, 99))]
-        for name, values in seconds.items()]))
+          f"questions, twice; top {CANDIDATES}s compared with the split's\n")
+    print(markdown_table(
+        ["keyword search", "p50 ms", "p90 ms", "p99 ms", f"same top {CANDIDATES}",
+         f"top-{CANDIDATES} overlap", "same top 1", "split's top 1 in its top 5"], [
+            [name, *(f"{percentile_ms(values, q):.1f}" for q in (50, 90, 99)),
+             *agreement(compared[name], reference)]
+            for name, values in seconds.items()]))
     store.close()
+
+
+def agreement(found: Sequence[list[int]], reference: Sequence[list[int]]) -> list[str]:
+    """Per question, how much of the reference ranking `found` keeps: identical rankings,
+    the share of the top k in common, the same first passage, the first in its top 5."""
+    pairs = list(zip(found, reference, strict=True))
+    return [f"{np.mean([f == r for f, r in pairs]):.3f}",
+            f"{np.mean([len(set(f) & set(r)) / max(1, len(r)) for f, r in pairs]):.3f}",
+            f"{np.mean([f[:1] == r[:1] for f, r in pairs]):.3f}",
+            f"{np.mean([not r or r[0] in f[:5] for f, r in pairs]):.3f}"]
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -189,7 +244,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--folder", type=Path, help="another index folder than the tier's")
     parser.add_argument("--variants", default="one query,split at common words",
                         help="comma-separated, of: one query, split at common words, "
-                        "drop common, rarest 3, rarest 2")
+                        "drop common, rarest 3, rarest 2, tantivy")
+    parser.add_argument("--rebuild-tantivy", action="store_true",
+                        help="build keyword.tantivy/ anew (to time the build)")
     parser.add_argument("--million", action="store_true",
                         help="the keyword side alone at 1M passages (built from the 100k tier)")
     args = parser.parse_args(argv)
@@ -200,7 +257,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if folder is None:
         sys.exit(f"No cached {args.tier} tier: run benchmarks/speed.py --tiers {args.tier}")
     if args.million:
-        million(folder)
+        million(folder, args.rebuild_tantivy)
         return
     library = Library.open(folder, make_embedder(args.backend, cache_dir=CACHE_DIR / "models"))
     store = library.storage.store
@@ -215,6 +272,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         "rarest 3": rarest(store, counts, 3), "rarest 2": rarest(store, counts, 2),
     }
     chosen = args.variants.split(",")
+    if "tantivy" in chosen:
+        variants["tantivy"] = tantivy_search(
+            open_tantivy(folder, store, rebuild=args.rebuild_tantivy), store)
     for text in texts:  # warm the per-term counts, as a serving process would be
         for term in content_words(text):
             counts(term)
@@ -235,10 +295,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             library.ask(text)
             asks.append(time.perf_counter() - started)
         found = {text: search(text, CANDIDATES) for text in texts}
-        same = np.mean([[p for p, _ in found[t]] == [p for p, _ in reference[t]]
-                        for t in texts])
-        overlap = np.mean([len({p for p, _ in found[t]} & {p for p, _ in reference[t]})
-                           / max(1, len(reference[t])) for t in texts])
+        agree = agreement([[p for p, _ in found[t]] for t in texts],
+                          [[p for p, _ in reference[t]] for t in texts])
         scores = []
         for mode in ("keyword", "hybrid"):
             ranks = []
@@ -250,13 +308,14 @@ def main(argv: Sequence[str] | None = None) -> None:
                        np.mean([1 / r if r else 0 for r in ranks])]
         rows.append([name, f"{percentile_ms(seconds, 50):.1f} / {percentile_ms(seconds, 99):.1f}",
                      f"{percentile_ms(asks, 50):.1f} / {percentile_ms(asks, 99):.1f}",
-                     f"{same:.3f}", f"{overlap:.3f}", *(f"{s:.3f}" for s in scores)])
+                     *agree, *(f"{s:.3f}" for s in scores)])
         print(f"({name} done)", file=sys.stderr)
     print(f"{library.info().passages:,} passages; {len(questions)} answerable celebrity "
           f"questions; top {CANDIDATES} compared with `one query`; common = matching > "
           f"{COMMON_SHARE:.0%} of passages.\n")
     print(markdown_table(["keyword search", "keyword p50 / p99 ms", "Library.ask p50 / p99 ms",
-                          f"same top {CANDIDATES}", f"top-{CANDIDATES} overlap", "keyword R@1",
+                          f"same top {CANDIDATES}", f"top-{CANDIDATES} overlap",
+                          "same top 1", "its top 1 in the top 5", "keyword R@1",
                           "keyword R@5", "keyword MRR", "hybrid R@1", "hybrid R@5",
                           "hybrid MRR"], rows))
     library.close()

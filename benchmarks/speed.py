@@ -57,6 +57,7 @@ from benchcommon import (
 
 from corpus import chunk_article, split_sentences
 from corpus.records import Article
+from index.config import KEYWORD_ENGINES, LibraryConfig
 from index.embedder import Embedder, make_embedder
 from index.ingest import embedding_text
 from index.library import Library
@@ -307,18 +308,19 @@ def make_backend(label: str) -> Embedder:
     return make_embedder(label, cache_dir=MODEL_CACHE)
 
 
-def serving_memory(folder: Path, backend: str) -> dict:
+def serving_memory(folder: Path, backend: str, config: LibraryConfig) -> dict:
     """Peak RSS of a fresh process that opens the index and answers questions."""
     output = subprocess.run(
-        [sys.executable, __file__, "--serve-memory", str(folder), "--backends", backend],
+        [sys.executable, __file__, "--serve-memory", str(folder), "--backends", backend,
+         "--keyword-engine", config.keyword_engine],
         check=True, capture_output=True, text=True,
     ).stdout
     return json.loads(output.strip().splitlines()[-1])
 
 
-def serve_memory_child(folder: Path, backend: str) -> None:
+def serve_memory_child(folder: Path, backend: str, config: LibraryConfig) -> None:
     embedder = make_backend(backend)
-    library = Library.open(folder, embedder)
+    library = Library.open(folder, embedder, config=config)
     questions = [q.text for q in load_questions()][:50]
     library.ask(questions[0])
     tracemalloc.start()
@@ -560,14 +562,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--skip-ingest", action="store_true")
     parser.add_argument("--build-only", action="store_true",
                         help="build (or refresh) the cached tiers and the 1M vectors, time nothing")
+    parser.add_argument("--keyword-engine", choices=KEYWORD_ENGINES,
+                        default=LibraryConfig().keyword_engine,
+                        help="what ranks the keyword side of Library.ask (as "
+                             "SPOTLIGHT_KEYWORD_ENGINE; tantivy's folder is built at the "
+                             "first open, before timing)")
+    parser.add_argument("--no-json", action="store_true",
+                        help=f"do not write {RESULTS.relative_to(BENCH_DIR)} (a partial run)")
     parser.add_argument("--serve-memory", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--million-child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--nprobe", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--mmap", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    config = LibraryConfig(keyword_engine=args.keyword_engine)
     if args.serve_memory:
-        serve_memory_child(args.serve_memory, backends[0])
+        serve_memory_child(args.serve_memory, backends[0], config)
         return
     if args.million_child:
         million_child(args.million_child, args.nprobe, backends[0], args.mmap)
@@ -577,7 +587,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     ask_backends = [b.strip() for b in args.ask_backends.split(",") if b.strip()]
     synthetic = {t.strip() for t in args.synthetic_vectors.split(",") if t.strip()}
     load_before = load_average()
-    results: dict = {"machine": machine_line(), "load_before": load_before}
+    results: dict = {"machine": machine_line(), "load_before": load_before,
+                     "keyword_engine": args.keyword_engine}
 
     embedders = {label: make_backend(label) for label in dict.fromkeys(backends + ask_backends)}
     serving_backend = ask_backends[-1] if ask_backends else backends[0]
@@ -618,7 +629,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     for name in tiers:
         for label in ask_backends:
-            library = Library.open(tier_folders[name], embedders[label])
+            library = Library.open(tier_folders[name], embedders[label], config=config)
             passages = library.info().passages
             latency = timed_runs(lambda q, lib=library: lib.ask(q), questions)
             ratio = latency.p50 / floors[label].p50
@@ -667,7 +678,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     if tiers:
         largest = tiers[-1]
-        serving = serving_memory(tier_folders[largest], serving_backend)
+        serving = serving_memory(tier_folders[largest], serving_backend, config)
         results["serving_memory"] = serving
         rows.append([f"peak memory serving the {largest} index ({serving_backend}, fresh "
                      f"process, 50 asks)", f"{serving['maxrss_mb']:.0f} MB RSS",
@@ -680,10 +691,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     rows.append(["peak memory of this benchmark run", f"{max_rss_mb():.0f} MB RSS", "", ""])
     results["load_after"] = load_average()
 
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    if not args.no_json:
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(f"Machine: {machine_line()}; load average before {load_before}, after "
-          f"{results['load_after']}\n")
+          f"{results['load_after']}; keyword engine {args.keyword_engine}\n")
     print(markdown_table(["measure", "result", "target", "note"], rows))
     if million:
         print(f"\n1M passages, synthetic (recycled) vectors, FAISS alone, {serving_backend} "

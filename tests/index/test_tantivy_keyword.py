@@ -94,13 +94,12 @@ def synthetic(tmp_path: Path) -> Library:
 
 # -- rankings -------------------------------------------------------------------------------
 def test_rankings_keep_fts5s_best_passages(synthetic: Library) -> None:
-    """Not equal rankings (per-field BM25 and Lucene's idf against FTS5's one bm25 over
-    weighted counts), so what is asserted is what recall needs: the same passages match,
-    FTS5's best passage stays near tantivy's top and the top 10s share most passages.
-    This corpus is harsh (a few words repeated, filler lengths: many near-ties); measured
-    here: FTS5's first in tantivy's top 5 for 90% of questions, top-10 overlap 0.71. On
-    real news (the next test, and benchmarks/keyword.py's celebrity questions) the two
-    agree far more."""
+    """Not equal rankings (Lucene's idf, a title word weighing 1 instead of 0.5), so what
+    is asserted is what recall needs: the same passages match, FTS5's best passage stays
+    near tantivy's top and the top 10s share most passages. This corpus is harsh (a few
+    words repeated, filler lengths: many near-ties); measured here: FTS5's first in
+    tantivy's top 5 for 94% of questions, top-10 overlap 0.85 (with a separate title
+    field boosted 0.5: 90% and 0.71, which fails)."""
     asked = questions(random.Random(9), 120)
     firsts, overlaps = [], []
     for words in asked:
@@ -111,8 +110,8 @@ def test_rankings_keep_fts5s_best_passages(synthetic: Library) -> None:
             if expected:
                 firsts.append(expected[0] in found[:5])
                 overlaps.append(len(set(found) & set(expected)) / len(expected))
-    assert np.mean(firsts) >= 0.85
-    assert np.mean(overlaps) >= 0.65
+    assert np.mean(firsts) >= 0.9
+    assert np.mean(overlaps) >= 0.8
 
 
 def test_rankings_on_the_sample_articles(tmp_path: Path) -> None:
@@ -139,18 +138,20 @@ def test_rankings_on_the_sample_articles(tmp_path: Path) -> None:
     library.close()
 
 
-def test_title_words_count_less_than_body_words(tmp_path: Path) -> None:
-    """The title's term queries are boosted by 0.5, as FTS5 weights the title column:
-    a word only in one passage's title ranks it under a passage holding it in its text."""
+def test_title_and_text_are_one_row(tmp_path: Path) -> None:
+    """As in FTS5's row, the article's title counts with the passage's text: a word in
+    both outranks the same word in the text alone, and a title word alone is found."""
     library = open_tantivy(tmp_path / "index")
     library.build([
-        Article("Zephyr news", "A calm day in the harbour with boats and gulls.", "title.txt"),
+        Article("Zephyr news", "A zephyr came in over the harbour with the gulls.", "both.txt"),
         Article("Harbour news", "A zephyr came in over the harbour with the gulls.",
-                "body.txt"),
+                "text.txt"),
+        Article("Zephyr days", "A calm day in the harbour with boats and gulls.", "title.txt"),
     ])
     found = from_tantivy(library, "zephyr")
-    assert found[0] in passage_ids_of(library, "body.txt")
-    assert found[1] in passage_ids_of(library, "title.txt")
+    assert [next(iter(passage_ids_of(library, f))) for f in ("both.txt", "text.txt")] \
+        == found[:2]
+    assert passage_ids_of(library, "title.txt") <= set(found)
     library.close()
 
 
