@@ -2,7 +2,10 @@
 
 Exact search (IndexFlatIP) up to IVF_THRESHOLD passages; above it an inverted file
 (IndexIVFFlat), which scans a few percent of the vectors: at 100k passages a flat search
-costs ~12 ms on two cores, more than embedding the question (~5 ms).
+costs ~12 ms on two cores, more than embedding the question (~5 ms). From COMPACT_THRESHOLD
+passages the inverted file keeps its vectors as float16 (IndexIVFScalarQuantizer, fp16):
+float32 codes alone would take 1.5 GB at a million passages (benchmarks/README.md, "1M
+passages": fp16 codes keep recall@10 at 0.992 in 1.0 GB of serving memory).
 """
 
 from __future__ import annotations
@@ -23,6 +26,14 @@ import numpy as np
 faiss.omp_set_num_threads(1)
 
 IVF_THRESHOLD = 20_000
+COMPACT_THRESHOLD = 300_000
+# Lists a compact (large) index probes: at a million passages 32 of 4,000 lists find 99% of
+# exact search's top 10 for 1.7 ms; ~3% of the lists (125) would cost 5 ms for 0.999.
+COMPACT_NPROBE = 32
+# k-means learns the lists from at most this many vectors per list: FAISS's default (256)
+# is every vector of a million-passage library, ~4x the training time for centroids that
+# differ little.
+TRAINING_PER_LIST = 64
 # Retrain the inverted file when the index has grown this much since its centroids were
 # learnt, so that new kinds of articles get lists of their own.
 IVF_RETRAIN_GROWTH = 4
@@ -30,6 +41,14 @@ IVF_RETRAIN_GROWTH = 4
 
 def _ivf_lists(size: int) -> int:
     return int(4 * math.sqrt(size))
+
+
+def _training_sample(vectors: np.ndarray, most: int) -> np.ndarray:
+    """At most `most` rows, spread evenly over the library (articles are stored in the
+    order they came, so a prefix would learn only the oldest topics)."""
+    if len(vectors) > most:
+        vectors = vectors[np.linspace(0, len(vectors) - 1, most).astype(np.int64)]
+    return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
 class DenseIndex:
@@ -48,11 +67,17 @@ class DenseIndex:
             dense = cls(faiss.IndexIDMap2(faiss.IndexFlatIP(dim)))
         else:
             lists = _ivf_lists(size)
-            index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, lists,
-                                       faiss.METRIC_INNER_PRODUCT)
-            index.train(np.ascontiguousarray(vectors, dtype=np.float32))
-            # ~3% of the lists: recall close to exact search on clustered text embeddings.
-            index.nprobe = max(8, lists // 32)
+            if size >= COMPACT_THRESHOLD:
+                index = faiss.IndexIVFScalarQuantizer(
+                    faiss.IndexFlatIP(dim), dim, lists, faiss.ScalarQuantizer.QT_fp16,
+                    faiss.METRIC_INNER_PRODUCT)
+                index.nprobe = COMPACT_NPROBE
+            else:
+                index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, lists,
+                                           faiss.METRIC_INNER_PRODUCT)
+                # ~3% of the lists: recall close to exact search on clustered text embeddings.
+                index.nprobe = max(8, lists // 32)
+            index.train(_training_sample(vectors, lists * TRAINING_PER_LIST))
             dense = cls(index, trained_size=size)
         dense.add(ids, vectors)
         return dense
@@ -64,6 +89,8 @@ class DenseIndex:
 
     @property
     def kind(self) -> str:
+        if isinstance(self._index, faiss.IndexIVFScalarQuantizer):
+            return f"IVF{self._index.nlist},SQfp16(IP)"
         if isinstance(self._index, faiss.IndexIVF):
             return f"IVF{self._index.nlist},Flat(IP)"
         return "IDMap2,Flat(IP)"

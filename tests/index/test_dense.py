@@ -5,7 +5,7 @@ from __future__ import annotations
 import faiss
 import numpy as np
 
-from index.dense import DenseIndex
+from index.dense import DenseIndex, _training_sample
 
 
 def _unit(rows: int, dim: int, seed: int) -> np.ndarray:
@@ -29,3 +29,59 @@ def test_searches_use_one_openmp_thread_each() -> None:
     # Questions run side by side on worker threads; FAISS threads inside each search
     # oversubscribed the cores (2-3x the CPU per question under load).
     assert faiss.omp_get_max_threads() == 1
+
+
+def _clustered(rows: int, dim: int, seed: int) -> np.ndarray:
+    """Unit vectors around 20 topics, as text embeddings are: an inverted file's case."""
+    rng = np.random.default_rng(seed)
+    centres = _unit(20, dim, seed + 1)
+    vectors = centres[rng.integers(0, 20, rows)] + 0.15 * rng.normal(size=(rows, dim))
+    return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+
+
+def _overlap_with_exact(index: DenseIndex, ids: np.ndarray, vectors: np.ndarray,
+                        queries: np.ndarray, k: int = 10) -> float:
+    shared = 0
+    for query in queries:
+        exact = set(ids[np.argsort(-(vectors @ query))[:k]].tolist())
+        shared += len(exact & {passage_id for passage_id, _ in index.search(query, k)})
+    return shared / (k * len(queries))
+
+
+def test_a_large_library_keeps_float16_codes_and_finds_what_exact_search_finds(
+        monkeypatch, tmp_path) -> None:
+    monkeypatch.setattr("index.dense.IVF_THRESHOLD", 500)
+    monkeypatch.setattr("index.dense.COMPACT_THRESHOLD", 2000)
+    vectors = _clustered(3000, 32, seed=3)
+    ids = np.arange(10_000, 13_000, dtype=np.int64)
+    index = DenseIndex.from_vectors(ids, vectors, 32)
+    assert index.kind == f"IVF{int(4 * np.sqrt(3000))},SQfp16(IP)" and index.size == 3000
+    queries = _clustered(30, 32, seed=4)
+    assert _overlap_with_exact(index, ids, vectors, queries) >= 0.9
+    query = queries[0]
+    best_id, best_score = index.search(query, 1)[0]
+    assert abs(best_score - float(vectors[best_id - 10_000] @ query)) < 5e-3  # fp16 codes
+
+    index.write(tmp_path / "dense.faiss")
+    again = DenseIndex.read(tmp_path / "dense.faiss")
+    assert again.kind == index.kind and again.search(query, 5) == index.search(query, 5)
+    again.remove([best_id])
+    assert best_id not in {passage_id for passage_id, _ in again.search(query, 10)}
+    allowed = ids[1::2]
+    only_odd = again.search(query, 10, DenseIndex.selector(allowed))
+    assert only_odd and {passage_id for passage_id, _ in only_odd} <= set(allowed.tolist())
+
+
+def test_a_mid_sized_library_keeps_float32_codes(monkeypatch) -> None:
+    monkeypatch.setattr("index.dense.IVF_THRESHOLD", 500)
+    vectors = _clustered(1000, 32, seed=5)
+    index = DenseIndex.from_vectors(np.arange(1000, dtype=np.int64), vectors, 32)
+    assert index.kind == f"IVF{int(4 * np.sqrt(1000))},Flat(IP)"
+
+
+def test_the_lists_are_learnt_from_a_sample_spread_over_the_whole_library() -> None:
+    vectors = np.arange(1000, dtype=np.float32).reshape(-1, 1) * np.ones((1, 4), np.float32)
+    sample = _training_sample(vectors, 100)
+    assert len(sample) == 100 and sample.dtype == np.float32 and sample.flags.c_contiguous
+    assert sample[0, 0] == 0 and sample[-1, 0] == 999  # the newest articles too
+    assert len(_training_sample(vectors[:50], 100)) == 50  # small: every vector
