@@ -198,12 +198,12 @@ def million(source: Path, rebuild_tantivy: bool) -> None:
     folder = CACHE_DIR / "keyword-1m"
     store = Store(million_store(source / "store.sqlite", folder))
     texts = [q.text for q in load_questions() if content_words(q.text)]
-    search = tantivy_search(open_tantivy(folder, store, rebuild=rebuild_tantivy), store)
+    tantivy = tantivy_search(open_tantivy(folder, store, rebuild=rebuild_tantivy), store)
     searches: dict[str, Callable[[str], Ranking]] = {
         "one query": lambda text: one_query(store, content_words(text), CANDIDATES),
         "split at common words": lambda text: store.keyword_search(
             content_words(text), GLOBAL, CANDIDATES),
-        "tantivy": lambda text: search(text, CANDIDATES)}
+        "tantivy": lambda text: tantivy(text, CANDIDATES)}
     for text in texts:  # the per-generation phrase counts, as a serving process has them
         searches["split at common words"](text)
     reference = [[p for p, _ in searches["split at common words"](text)] for text in texts]
@@ -231,8 +231,8 @@ def agreement(found: Sequence[list[int]], reference: Sequence[list[int]]) -> lis
     """Per question, how much of the reference ranking `found` keeps: identical rankings,
     the share of the top k in common, the same first passage, the first in its top 5."""
     pairs = list(zip(found, reference, strict=True))
-    return [f"{np.mean([f == r for f, r in pairs]):.3f}",
-            f"{np.mean([len(set(f) & set(r)) / max(1, len(r)) for f, r in pairs]):.3f}",
+    overlap = [len(set(f) & set(r)) / len(r) if r else float(not f) for f, r in pairs]
+    return [f"{np.mean([f == r for f, r in pairs]):.3f}", f"{np.mean(overlap):.3f}",
             f"{np.mean([f[:1] == r[:1] for f, r in pairs]):.3f}",
             f"{np.mean([not r or r[0] in f[:5] for f, r in pairs]):.3f}"]
 

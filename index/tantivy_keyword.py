@@ -311,6 +311,7 @@ class TantivyKeywords:
     def rebuild(self) -> None:
         """The whole folder anew from the store, beside the old one, then swapped in: a
         crash leaves the old folder (stale: caught up at the next open) or none (rebuilt)."""
+        log.info("Building %s from the store", self.path)
         building = self.path.with_name(f"{KEYWORD_DIR}.new")
         shutil.rmtree(building, ignore_errors=True)
         building.mkdir(parents=True)
