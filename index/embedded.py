@@ -181,7 +181,11 @@ class EmbeddedStorage:
         whatever another process wrote before."""
         with self._write_lock, self._process_lock:
             self._catch_up_caches()
-            yield
+            try:
+                yield
+            finally:
+                if self._keywords is not None:
+                    self._keywords.commit()  # this session's writes, in one tantivy commit
 
     def write(self, articles: Sequence[ArticleWrite] = (), removed: Sequence[str] = ()) -> None:
         """SQLite first (one transaction), then FAISS and tantivy brought to the new

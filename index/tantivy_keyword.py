@@ -53,6 +53,9 @@ ANALYZER = "spotlight_en"
 WRITE_HEAP = 32_000_000
 REBUILD_HEAP = 256_000_000
 READ_CHUNK = 5_000
+# Passages staged before a commit even inside one write session: a long build's folder
+# then lags the store by at most this many (searches meanwhile fall back to FTS5).
+COMMIT_EVERY = 20_000
 log = logging.getLogger(__name__)
 
 
@@ -160,6 +163,11 @@ class TantivyKeywords:
         self._index: tantivy.Index | None = None
         self._snapshot = _Snapshot(-1, None)
         self._damaged = False  # a search failed reading the folder: rebuild it
+        # Changes applied but not yet committed (index/embedded.py commits them when its
+        # write session ends), and the store generation they bring the folder to.
+        self._writer: tantivy.IndexWriter | None = None
+        self._staged: int | None = None
+        self._staged_count = 0
 
     @classmethod
     def load(cls, folder: Path, store: Store, process_lock: FileLock) -> TantivyKeywords:
@@ -225,24 +233,41 @@ class TantivyKeywords:
 
     def apply(self, removed: Sequence[int], added: Sequence[KeywordDoc],
               generation_before: int, generation_after: int) -> None:
-        """One committed store write, applied and committed here. When this folder was
-        not at `generation_before` (another process wrote, or a write was lost), the
-        difference with the store is applied instead."""
+        """One committed store write, staged here; `commit` publishes it (at the end of
+        the library's write session: a tantivy commit costs ~60 ms of fsyncs, once per
+        batch of a build it was a fifth of the ingest time). When this folder was not at
+        `generation_before` (another process wrote, or a write was lost), the difference
+        with the store is applied and committed instead."""
         try:
-            if self._index is None or self.generation != generation_before:
+            if self._index is None or self._staged_generation != generation_before:
                 self.sync()
-            else:
-                self._commit(self._index, removed, added, generation_after)
+                return
+            self._stage(removed, added, generation_after)
+            if self._staged_count >= COMMIT_EVERY:
+                self._publish()
         except (ValueError, OSError):
-            # The store's write is committed and must stand: FTS5 answers until the
-            # folder is rebuilt at the next refresh or write.
-            log.exception("Updating %s failed; it will be rebuilt from the store", self.path)
-            self._damaged = True
-            self._snapshot = _Snapshot(-1, None)
+            self._failed()
+
+    def commit(self) -> None:
+        """Publish what `apply` staged: tantivy's commit, then the record, then searches
+        read it. Until then they fall back to FTS5 (the store is ahead)."""
+        try:
+            self._publish()
+        except (ValueError, OSError):
+            self._failed()
+
+    def _failed(self) -> None:
+        # The store's write is committed and must stand: FTS5 answers until the folder
+        # is rebuilt at the next refresh or write.
+        log.exception("Updating %s failed; it will be rebuilt from the store", self.path)
+        self._discard()
+        self._damaged = True
+        self._snapshot = _Snapshot(-1, None)
 
     def sync(self) -> None:
         """Apply what the store holds and the folder does not, and the reverse; rebuild
         the folder when it cannot be opened or read."""
+        self._publish()  # what is staged first: the folder's ids are then all it holds
         if self._damaged or (self._index is None and not self._try_open()):
             self.rebuild()
             return
@@ -263,7 +288,8 @@ class TantivyKeywords:
         missing = sorted(stored - held)
         log.info("Catching up %s: %d passages to add, %d to remove", self.path,
                  len(missing), len(held - stored))
-        self._commit(self._index, sorted(held - stored), self._docs(missing), generation)
+        self._stage(sorted(held - stored), self._docs(missing), generation)
+        self._publish()
 
     def _held_ids(self) -> list[int]:
         searcher = self._snapshot.searcher
@@ -273,23 +299,49 @@ class TantivyKeywords:
         return [key for key, _ in searcher.search(tantivy.Query.all_query(), searcher.num_docs,
                                                   count=False, order_by_field="id").hits]
 
-    def _commit(self, index: tantivy.Index, removed: Sequence[int],
-                added: Iterable[KeywordDoc], generation: int) -> None:
-        writer = index.writer(WRITE_HEAP, 1)
+    # -- staged changes: one writer per write session -------------------------------------
+    @property
+    def _staged_generation(self) -> int:
+        return self.generation if self._staged is None else self._staged
+
+    def _stage(self, removed: Sequence[int], added: Iterable[KeywordDoc],
+               generation: int) -> None:
+        assert self._index is not None
+        if self._writer is None:
+            self._writer = self._index.writer(WRITE_HEAP, 1)
+        if removed:
+            self._writer.delete_documents_by_query(
+                tantivy.Query.term_set_query(SCHEMA, "id", list(removed)))
+        count = len(removed)
+        for doc in added:
+            self._writer.add_document(_document(doc))
+            count += 1
+        self._staged = generation
+        self._staged_count += count
+
+    def _publish(self) -> None:
+        writer, generation = self._writer, self._staged
+        if writer is None or generation is None:
+            return
+        self._writer, self._staged, self._staged_count = None, None, 0
         try:
-            if removed:
-                writer.delete_documents_by_query(
-                    tantivy.Query.term_set_query(SCHEMA, "id", list(removed)))
-            for doc in added:
-                writer.add_document(_document(doc))
             writer.commit()
         except BaseException:
             writer.rollback()
             raise
         finally:
             writer.wait_merging_threads()  # merges done and the writer's lock released
-        _write_record(self.path, generation)
+        _write_record(self.path, generation)  # only now: the record never leads the folder
         self._reload()
+
+    def _discard(self) -> None:
+        writer, self._writer, self._staged, self._staged_count = self._writer, None, None, 0
+        if writer is not None:
+            try:
+                writer.rollback()
+                writer.wait_merging_threads()
+            except (ValueError, OSError):
+                log.warning("Could not roll back %s's writer", self.path)
 
     # -- the folder -------------------------------------------------------------------------
     def _try_open(self) -> bool:
@@ -312,6 +364,7 @@ class TantivyKeywords:
         """The whole folder anew from the store, beside the old one, then swapped in: a
         crash leaves the old folder (stale: caught up at the next open) or none (rebuilt)."""
         log.info("Building %s from the store", self.path)
+        self._discard()
         building = self.path.with_name(f"{KEYWORD_DIR}.new")
         shutil.rmtree(building, ignore_errors=True)
         building.mkdir(parents=True)

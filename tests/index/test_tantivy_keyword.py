@@ -252,6 +252,29 @@ def test_a_lagging_folder_falls_back_to_fts5(tmp_path: Path,
     library.close()
 
 
+def test_a_write_session_commits_once_at_its_end(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Within a build, batches are staged and searches meanwhile fall back to FTS5 (the
+    store is ahead); the session's end commits them all, once."""
+    library = open_tantivy(tmp_path / "index")
+    library.build([note(0, "tulip")])
+    commits: list[int] = []
+    publish = TantivyKeywords._publish
+
+    def counted(self: TantivyKeywords) -> None:
+        commits.append(self._staged_count)
+        publish(self)
+    monkeypatch.setattr(TantivyKeywords, "_publish", counted)
+    with library.storage.writing():
+        library.storage.write(removed=[library.search("tulip", mode="keyword")[0].article_id])
+        assert keywords(library).search(["tulip"], visible_scopes(None), K) is None
+        assert library.pipeline.retrievers["keyword"].retrieve(
+            Query("tulip", np.zeros(1, np.float32), visible_scopes(None)), K) == []
+    assert [count for count in commits if count] == [1]
+    assert from_tantivy(library, "tulip") == []
+    library.close()
+
+
 @pytest.mark.parametrize("damage", ["missing", "meta", "record", "stale"])
 def test_a_damaged_or_stale_folder_is_rebuilt(tmp_path: Path, damage: str) -> None:
     folder = tmp_path / "index"
@@ -280,8 +303,8 @@ def test_a_damaged_or_stale_folder_is_rebuilt(tmp_path: Path, damage: str) -> No
     reopened.close()
 
 
-# The child adds an article and dies (os._exit: no cleanup) right after SQLite committed,
-# before tantivy's commit.
+# The child adds an article and dies (os._exit: no cleanup) after SQLite committed: as
+# the write reaches tantivy (`apply`) or as the session's tantivy commit starts (`commit`).
 CRASH = textwrap.dedent("""
     import os, sys
     from pathlib import Path
@@ -294,30 +317,31 @@ CRASH = textwrap.dedent("""
     def die(*args, **kwargs):
         os._exit(3)
 
-    TantivyKeywords.apply = die
-    folder, n, word = sys.argv[1:]
+    folder, n, word, at = sys.argv[1:]
+    setattr(TantivyKeywords, at, die)
     library = Library.open(Path(folder), FakeEmbedder(),
                            config=LibraryConfig(keyword_engine="tantivy"))
     library.add_articles([Article(f"Note {n}", f"The {word} appeared.", f"note-{n}.txt")])
 """)
 
 
-def crash_adding(folder: Path, n: int, word: str) -> None:
-    child = subprocess.run([sys.executable, "-c", CRASH, str(folder), str(n), word],
+def crash_adding(folder: Path, n: int, word: str, at: str) -> None:
+    child = subprocess.run([sys.executable, "-c", CRASH, str(folder), str(n), word, at],
                            cwd=PROJECT, env={**os.environ, "PYTHONPATH": str(PROJECT)},
                            timeout=120)
     assert child.returncode == 3
 
 
-def test_a_crash_between_the_two_commits_recovers(tmp_path: Path) -> None:
+@pytest.mark.parametrize("at", ["apply", "commit"])
+def test_a_crash_between_the_two_commits_recovers(tmp_path: Path, at: str) -> None:
     folder = tmp_path / "index"
     library = open_tantivy(folder)
     library.build([note(0, "tulip")])
     library.close()
-    crash_adding(folder, 9, "orchid")  # SQLite holds note 9; the folder does not
+    crash_adding(folder, 9, "orchid", at)  # SQLite holds note 9; the folder does not
     reopened = open_tantivy(folder)  # the next process to open it catches up...
     assert set(from_tantivy(reopened, "orchid")) == passage_ids_of(reopened, "note-9.txt")
-    crash_adding(folder, 10, "lilac")  # ...and so does one that is running
+    crash_adding(folder, 10, "lilac", at)  # ...and so does one that is running
     assert reopened.search("lilac", mode="keyword")[0].source == "note-10.txt"
     assert set(from_tantivy(reopened, "lilac")) == passage_ids_of(reopened, "note-10.txt")
     reopened.close()
