@@ -69,7 +69,7 @@ class Case:
 
 
 def collect(library: Library, questions: Sequence[Question]) -> list[Case]:
-    policy = extractive.AnswerPolicy()
+    policy = extractive.POLICY_BY_KIND[library.storage.sentence_vectors]
     cases = []
     for question in questions:
         query = library.query(question.text)
@@ -170,7 +170,7 @@ def main() -> None:
         held[name] = collect(library, held_questions)
         fit += fit_by_set[name]
     sentences = fit_sentences(fit)
-    judged_by = fit_answerability(fit, drafts(fit, sentences))
+    judged_by = fit_answerability(fit, drafts(fit, sentences, extractive.POLICY_BY_KIND[kind]))
     print(f"# index/answerers/extractive.py, WEIGHTS_BY_KIND[{kind!r}]")
     print(f"{sentences!r}")
     print(f"# index/answerability.py, WEIGHTS_BY_KIND[{kind!r}]")

@@ -50,8 +50,8 @@ WEIGHTS_BY_KIND: dict[SentenceVectors, AnswerabilityWeights] = {
          "agreement": 0.771}, -1.713, 0.367),
 }
 WEIGHTS_BY_KIND["pooled"] = AnswerabilityWeights(
-    {"confidence": 0.618, "evidence": 1.265, "coverage": 1.825, "missing": -1.395,
-     "agreement": 0.807}, -1.757, 0.3698)
+    {"confidence": 0.545, "evidence": 1.277, "coverage": 1.833, "missing": -1.404,
+     "agreement": 0.81}, -1.762, 0.3698)
 
 
 @dataclass(frozen=True)

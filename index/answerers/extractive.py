@@ -61,13 +61,12 @@ WEIGHTS_BY_KIND: dict[SentenceVectors, SentenceWeights] = {
     }, -8.106),
 }
 # "pooled": fitted the same way on `.cache/celebrity-pooled` (benchmarks/README.md, "Pooled
-# sentence vectors"); a pooled sentence shares its passage's context, so its own meaning
-# weighs less and the next sentence's more.
+# sentence vectors"), with POLICY_BY_KIND["pooled"] (meaning measured past the passage).
 WEIGHTS_BY_KIND["pooled"] = SentenceWeights({
-    "meaning": 1.026, "next_meaning": 0.816, "passage_meaning": 0.266, "article_rank": 3.77,
-    "coverage": 1.279, "names": -0.051, "asked_for": 0.624, "teaser": -1.372,
-    "short": -0.157, "lede": 0.294,
-}, -7.044)
+    "meaning": 1.372, "next_meaning": 0.604, "passage_meaning": 1.242, "article_rank": 4.018,
+    "coverage": 1.074, "names": -0.089, "asked_for": 0.604, "teaser": -1.341,
+    "short": -0.144, "lede": 0.239,
+}, -6.75)
 MAX_QUOTE_CHARS = 400
 # Shorter "sentences" are section headings ("The Comments") or fragments.
 MIN_QUOTE_WORDS = 4
@@ -95,14 +94,19 @@ class AnswerPolicy:
     # words match less well than the summary does. 0.2 was the best share on the fit halves
     # (benchmarks/README.md, "Third pass").
     lede_continuation_share: float = 0.2
+    # The meaning signals compare the question with a sentence's vector minus this share of
+    # its passage's vector. 0 for encoded sentences; a pooled sentence carries its passage's
+    # context, and what is its own is what differs from the passage.
+    passage_share: float = 0.0
 
 
 # Pooled sentences of one passage share its context: their cosines to each other average
 # 0.76 (0.33 encoded, top passages of the fit halves), so 0.85 called too many of them
-# redundant; 0.9 was the best of 0.85, 0.9, 0.95 and none on both fit halves.
+# redundant; 0.9 was the best of 0.85, 0.9, 0.95 and none on both fit halves, and a
+# passage share of 0.9 the best of 0 to 2 (benchmarks/README.md, "Pooled sentence vectors").
 POLICY_BY_KIND: dict[SentenceVectors, AnswerPolicy] = {
     "encoded": AnswerPolicy(),
-    "pooled": AnswerPolicy(redundant_cosine=0.9),
+    "pooled": AnswerPolicy(redundant_cosine=0.9, passage_share=0.9),
 }
 
 
@@ -136,9 +140,13 @@ def sentence_signals(text: str) -> SentenceSignals:
     return SentenceSignals(stems(text), len(words(text)), is_boilerplate(text), is_teaser(text))
 
 
-def _cosines(passage: EvidencePassage, question: np.ndarray) -> list[float]:
+def _cosines(passage: EvidencePassage, question: np.ndarray,
+             passage_share: float = 0.0) -> list[float]:
     if passage.sentences and passage.sentences[0].vector is not None:
         matrix = np.vstack([s.vector for s in passage.sentences])
+        if passage_share:
+            matrix = matrix - passage_share * passage.vector
+            matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
         return [float(c) for c in matrix @ question]
     # Stored before sentence vectors existed: every sentence shares its passage's meaning.
     return [float(passage.vector @ question)] * len(passage.sentences)
@@ -151,7 +159,7 @@ def candidates(query: Query, evidence: Evidence, policy: AnswerPolicy) -> list[C
     found: list[Candidate] = []
     for index, passage in enumerate(evidence.passages[: policy.passages]):
         passage_meaning = float(passage.vector @ query.vector)
-        cosines = _cosines(passage, query.vector)
+        cosines = _cosines(passage, query.vector, policy.passage_share)
         for sentence, meaning in zip(passage.sentences, cosines, strict=True):
             signals = sentence_signals(sentence.text)
             if signals.boilerplate or signals.words < MIN_QUOTE_WORDS:

@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from index.answerers.extractive import FEATURES, AnswerPolicy, Candidate, choose
+from index.answerers.extractive import (
+    FEATURES,
+    POLICY_BY_KIND,
+    AnswerPolicy,
+    Candidate,
+    _cosines,
+    choose,
+)
+from index.parts import EvidencePassage, EvidenceSentence
 
 OTHER = ("Separately, the magazine spent three paragraphs on the couple's holiday plans, "
          "their dogs and the house they are said to be looking at in the hills.")
@@ -47,3 +55,21 @@ def test_the_continuation_never_passes_the_floor_every_quote_must_pass() -> None
     # min_share_of_lead 0.5 excludes DETAILS (0.15 / 0.5), whatever the continuation's share.
     assert quoted(found, [0.5, 0.15, 0.4], lede_continuation_share=0.0,
                   min_share_of_lead=0.5) == [OPENING, OTHER]
+
+
+def test_pooled_meaning_is_measured_past_the_passage() -> None:
+    """A pooled sentence vector carries its passage's context: with passage_share the
+    meaning signal compares the question with what the sentence adds to its passage."""
+    passage_vector = np.array([1.0, 0.0, 0.0])
+    own = np.array([0.6, 0.8, 0.0])
+    other = np.array([0.6, 0.0, 0.8])
+    passage = EvidencePassage(hit=None, vector=passage_vector, position=0, sentences=[
+        EvidenceSentence("a", 0, own), EvidenceSentence("b", 1, other)])
+    question = np.array([0.0, 1.0, 0.0])
+    assert _cosines(passage, question) == pytest.approx([0.8, 0.0])
+    shifted = own - 0.5 * passage_vector
+    expected = float(shifted @ question / np.linalg.norm(shifted))
+    assert _cosines(passage, question, 0.5) == pytest.approx([expected, 0.0])
+    assert expected > 0.8  # the part the passage does not say weighs more
+    assert POLICY_BY_KIND["encoded"].passage_share == 0.0
+    assert POLICY_BY_KIND["pooled"].passage_share > 0.0
