@@ -61,6 +61,7 @@ from index.config import KEYWORD_ENGINES, LibraryConfig
 from index.embedder import Embedder, make_embedder
 from index.ingest import embedding_text
 from index.library import Library
+from index.spans import SpanVectors
 
 TIERS = {"1k": 1_000, "10k": 10_000, "100k": 100_000}
 MILLION = 1_000_000
@@ -245,6 +246,7 @@ class RecordingEmbedder:
         self.inner, self.name, self.dim = inner, inner.name, inner.dim
         self.backend = getattr(inner, "backend", "torch")
         self.calls: list[list[str]] = []
+        self.fallbacks = 0
 
     @property
     def fingerprint(self) -> str:
@@ -253,6 +255,13 @@ class RecordingEmbedder:
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         self.calls.append(list(texts))
         return self.inner.encode(texts)
+
+    def encode_with_spans(self, texts: Sequence[str], spans) -> SpanVectors:
+        """A pooled index's call: the passages are the texts the model reads."""
+        self.calls.append(list(texts))
+        made = self.inner.encode_with_spans(texts, spans)
+        self.fallbacks += made.fallbacks
+        return made
 
 
 @dataclass(frozen=True)
@@ -266,18 +275,21 @@ class Ingest:
     encode_one_call_s: float
     encode_same_calls_s: float
     rebuild_s: float
+    sentence_vectors: str = "encoded"  # "pooled": the texts are the passages alone
+    fallbacks: int = 0  # pooled: sentences past the model's window, encoded on their own
 
     @property
     def build_rate(self) -> float:
         return self.passages / self.build_s
 
 
-def measure_ingest(embedder: Embedder, limit: int) -> Ingest:
+def measure_ingest(embedder: Embedder, limit: int, sentence_vectors: str = "encoded") -> Ingest:
     articles = load_prefixed(bbc_dir(), "bbc")
     articles = articles[:limit] if limit else articles
     recorder = RecordingEmbedder(embedder)
     with tempfile.TemporaryDirectory(prefix="spotlight-ingest-") as folder:
-        library = Library.open(Path(folder) / "index", recorder, create=True)
+        library = Library.open(Path(folder) / "index", recorder, create=True,
+                               sentence_vectors=sentence_vectors)
         started = time.perf_counter()
         report = library.build(articles)
         build_s = time.perf_counter() - started
@@ -296,11 +308,26 @@ def measure_ingest(embedder: Embedder, limit: int) -> Ingest:
     same_calls_s = time.perf_counter() - started
     unique = sum(len(set(call)) for call in calls)
     return Ingest(getattr(embedder, "backend", "torch"), len(articles), report.passages,
-                  len(texts), unique, build_s, one_call_s, same_calls_s, rebuild_s)
+                  len(texts), unique, build_s, one_call_s, same_calls_s, rebuild_s,
+                  sentence_vectors, recorder.fallbacks)
+
+
+def ingest_texts(ingest: Ingest) -> str:
+    if ingest.sentence_vectors == "pooled":
+        return f"(passages; sentences pooled, {ingest.fallbacks} past the window encoded)"
+    return "with sentences"
+
+
+def backend_and_kind(label: str) -> tuple[str, str]:
+    """`torch+pooled` -> ("torch", "pooled"): ingest with pooled sentence vectors."""
+    backend, _, kind = label.partition("+")
+    return backend, kind or "encoded"
 
 
 def make_backend(label: str) -> Embedder:
-    """torch, onnx-fp32, onnx-int8 (the default recipe) or onnx-int8-<recipe>."""
+    """torch, onnx-fp32, onnx-int8 (the default recipe) or onnx-int8-<recipe>; a `+pooled`
+    suffix (ingest with pooled sentence vectors) names the same embedder."""
+    label = backend_and_kind(label)[0]
     if label.startswith("onnx-int8-"):
         from index.onnx_embedder import OnnxEmbedder
 
@@ -552,7 +579,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="comma-separated index sizes to time (default: 1k,10k,100k,1m)")
     parser.add_argument("--backends", default="torch,onnx-fp32,onnx-int8",
                         help="embedding backends to compare (floor and ingest); the first "
-                             "fp32 one after torch serves the tiers")
+                             "fp32 one after torch serves the tiers; `<backend>+pooled` "
+                             "ingests with pooled sentence vectors (index/spans.py)")
     parser.add_argument("--ask-backends", default="torch,onnx-fp32",
                         help="fp32 backends to time Library.ask with")
     parser.add_argument("--synthetic-vectors", default="100k",
@@ -649,7 +677,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             library.close()
 
     if not args.skip_ingest:
-        ingests = {label: measure_ingest(embedders[label], args.ingest_articles)
+        ingests = {label: measure_ingest(embedders[label], args.ingest_articles,
+                                         backend_and_kind(label)[1])
                    for label in backends}
         results["ingest"] = {label: asdict(i) for label, i in ingests.items()}
         torch_rate = ingests["torch"].build_rate if "torch" in ingests else None
@@ -662,8 +691,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                             f"{verdict(ratio >= TARGET_INGEST_VS_TORCH)}")
             rows.append([f"ingest, {label}: Library.build, fresh index, BBC "
                          f"({ingest.articles} files, {ingest.passages:,} passages, "
-                         f"{ingest.texts:,} texts with sentences, {ingest.unique_texts:,} "
-                         f"distinct per call)",
+                         f"{ingest.texts:,} texts {ingest_texts(ingest)}, "
+                         f"{ingest.unique_texts:,} distinct per call)",
                          f"{ingest.build_rate:.0f} passages/s ({ingest.build_s:.1f} s)",
                          vs_torch, f"{ingest.build_rate / raw_rate:.2f}× raw encode"])
             rows.append([f"raw encode, {label}, same texts, one call",
