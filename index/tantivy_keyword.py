@@ -350,9 +350,8 @@ class TantivyKeywords:
             return False
         try:
             index = _open(self.path)
-            index.reload()
             self._index = index
-            self._take_snapshot()
+            self._reload()
             return True
         except (ValueError, OSError) as error:
             log.warning("%s is unreadable (%s); it will be rebuilt from the store", self.path,
@@ -389,16 +388,16 @@ class TantivyKeywords:
         self._reload()
 
     def _reload(self) -> None:
+        """The searcher of the folder's last commit, labelled with the generation its
+        record names. The record is read first: it is written after its commit, so the
+        searcher then holds at least that generation. (Read after, it could name another
+        process's commit made since the reload, and a stale searcher would pass for the
+        store's.) A searcher ahead of its label only sends searches to FTS5 until the
+        next refresh reads the newer record."""
         assert self._index is not None
-        self._index.reload()
-        self._take_snapshot()
-
-    def _take_snapshot(self) -> None:
-        """The searcher of the last commit, with the generation its record names (read
-        after the searcher: a record never names more than its folder holds)."""
-        assert self._index is not None
-        searcher = self._index.searcher()
         generation = _read_record(self.path)
+        self._index.reload()
+        searcher = self._index.searcher()
         self._snapshot = _Snapshot(-1 if generation is None else generation, searcher)
 
     # -- rows of the store ------------------------------------------------------------------

@@ -225,6 +225,36 @@ def test_another_process_writes(tmp_path: Path) -> None:
     bot.close()
 
 
+def test_a_commit_racing_a_reload_is_not_served_stale(tmp_path: Path) -> None:
+    """Another process commits (tantivy, then its record) just after this one took its
+    searcher: the searcher must not be labelled with that newer record's generation, or
+    the stale searcher would pass for the store's and miss the new passages."""
+    bot = open_tantivy(tmp_path / "index")
+    bot.build([note(0, "tulip")])
+    cli = open_tantivy(tmp_path / "index")
+    cli.add_articles([note(1, "lilac")])  # the bot is behind: its next question reloads
+    real = keywords(bot)._index
+    raced: list[bool] = []
+
+    class Racing:
+        def reload(self) -> None:
+            real.reload()
+
+        def searcher(self) -> object:  # a tantivy.Searcher
+            searcher = real.searcher()
+            if not raced:
+                raced.append(True)
+                cli.add_articles([note(2, "orchid")])
+            return searcher
+
+    keywords(bot)._index = Racing()
+    assert bot.search("orchid", mode="keyword")[0].source == "note-2.txt"
+    assert raced
+    assert set(from_tantivy(bot, "orchid")) == passage_ids_of(bot, "note-2.txt")
+    cli.close()
+    bot.close()
+
+
 def test_a_writer_without_tantivy_is_caught_up(tmp_path: Path) -> None:
     """A process on FTS5 writes only SQLite: the tantivy process applies the difference."""
     bot = open_tantivy(tmp_path / "index")
