@@ -80,7 +80,9 @@ def keyword_ranking(library: Library, question: str) -> list[tuple[tuple[str, in
 def test_keyword_ranking_and_scores_equal_fts5(postgres_url: str, tmp_path: Path,
                                                fake_embedder: FakeEmbedder) -> None:
     articles = load_path(SAMPLE_DIR).articles + TRICKY
-    embedded = Library.open(tmp_path / "index", fake_embedder, create=True)
+    # FTS5 explicitly: PostgreSQL's ranking mirrors it (the default engine is tantivy).
+    embedded = Library.open(tmp_path / "index", fake_embedder, create=True,
+                            config=LibraryConfig(keyword_engine="fts5"))
     database = open_library(LibraryConfig(database_url=postgres_url), fake_embedder,
                             folder=tmp_path, create=True)
     for library in (embedded, database):
