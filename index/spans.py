@@ -27,8 +27,10 @@ SentenceVectors = Literal["encoded", "pooled"]
 KINDS: tuple[SentenceVectors, ...] = ("encoded", "pooled")
 # Indexes written before the kind was recorded encoded their sentences.
 LEGACY_KIND: SentenceVectors = "encoded"
-# What a new index uses unless asked otherwise (benchmarks/README.md, "Pooled sentence
-# vectors"): the embedder must support spans, else "encoded".
+# What a new index uses unless asked otherwise (SPOTLIGHT_SENTENCE_VECTORS). Encoded: pooled
+# builds ~2x faster but its answers were 1.5-2.4 points lower on both held-out halves
+# (benchmarks/README.md, "Pooled sentence vectors"). Pooling needs an embedder that
+# supports spans; without one a new index is encoded whatever the setting.
 DEFAULT_KIND: SentenceVectors = "encoded"
 KIND_ENV = "SPOTLIGHT_SENTENCE_VECTORS"
 
