@@ -27,8 +27,9 @@ faiss.omp_set_num_threads(1)
 
 IVF_THRESHOLD = 20_000
 COMPACT_THRESHOLD = 300_000
-# Lists a compact (large) index probes: at a million passages 32 of 4,000 lists find 99% of
-# exact search's top 10 for 1.7 ms; ~3% of the lists (125) would cost 5 ms for 0.999.
+# Lists a compact (large) index probes: at a million passages 32 of 4,000 lists find 98.8%
+# of exact search's top 10 in 1.9 ms (benchmarks/dense_million.py); ~3% of the lists (125)
+# cost ~5 ms for 0.999 (speed.py's 1M tier).
 COMPACT_NPROBE = 32
 # k-means learns the lists from at most this many vectors per list: FAISS's default (256)
 # is every vector of a million-passage library, ~4x the training time for centroids that
