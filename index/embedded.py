@@ -31,9 +31,14 @@ from index.parts import Retriever
 from index.records import ArticleWrite, ModelInfo, locate_sentences, utc_now
 from index.retrievers import DenseRetriever, KeywordRetriever
 from index.spans import LEGACY_KIND, SentenceVectors, kind_for_new_index
-from index.storage import StorageInfo
+from index.storage import PassageSource, StorageInfo
 from index.store import Store
-from index.tantivy_keyword import KeywordDoc, TantivyKeywordRetriever, TantivyKeywords
+from index.tantivy_keyword import (
+    KeywordDoc,
+    TantivyCountedPassages,
+    TantivyKeywordRetriever,
+    TantivyKeywords,
+)
 from index.vectors import FaissVectors
 
 STORE_NAME = "store.sqlite"
@@ -53,7 +58,7 @@ class EmbeddedStorage:
         self.folder = folder
         self.location = str(folder)
         self.store = store
-        self.catalog = self.passages = self.questions = store
+        self.catalog = self.questions = store
         self._vectors = vectors
         self._manifest = manifest
         self._write_lock = threading.Lock()
@@ -61,6 +66,8 @@ class EmbeddedStorage:
         # None: FTS5 answers keyword searches (and always holds the rows tantivy copies).
         self._keywords = (TantivyKeywords.load(folder, store, self._process_lock)
                           if keyword_engine == "tantivy" else None)
+        self.passages: PassageSource = (
+            store if self._keywords is None else TantivyCountedPassages(store, self._keywords))
 
     @property
     def sentence_vectors(self) -> SentenceVectors:

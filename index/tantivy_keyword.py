@@ -39,6 +39,8 @@ import tantivy
 from filelock import FileLock, Timeout
 
 from index.parts import Query, Ranking
+from index.records import EvidenceRow, PassageRow
+from index.storage import Table
 from index.store import Store
 from index.terms import content_words
 
@@ -185,6 +187,45 @@ class TantivyKeywords:
     def search(self, words: Sequence[str], scopes: Sequence[str], k: int) -> Ranking | None:
         """(passage id, score) of the top k visible in `scopes`, best first (ties by id);
         None when this snapshot is not the store's generation (the caller asks FTS5)."""
+        current = self._current(scopes)
+        if current is None:
+            return None
+        searcher, filtered = current
+        terms = query_terms(words)
+        if not terms:
+            return []
+        try:
+            hits = searcher.search(any_term_query(terms, scopes if filtered else None), k,
+                                   count=False).hits
+            ids = searcher.fast_field_values("id", [address for _, address in hits])
+        except ValueError as error:
+            self._unreadable(error)
+            return None
+        return sorted(zip(ids, (score for score, _ in hits), strict=True),
+                      key=lambda hit: (-hit[1], hit[0]))
+
+    def document_frequency(self, word: str, scopes: Sequence[str]) -> int | None:
+        """Passages holding `word`, read from the term dictionary, when every passage is
+        visible from `scopes`; None when some are not (a count must then read postings
+        and filter them: FTS5 does it) or this snapshot is not the store's generation.
+        Passages removed since tantivy last merged segments still count: an idf input,
+        like FTS5's own, not a listing."""
+        current = self._current(scopes)
+        if current is None or current[1]:
+            return None
+        searcher = current[0]
+        try:
+            # FTS5 reads a word of several terms ("o'neal") as a phrase: at most the
+            # rarest term's count.
+            return min((searcher.doc_freq("text", term) for term in ANALYZE.analyze(word)),
+                       default=0)
+        except ValueError as error:
+            self._unreadable(error)
+            return None
+
+    def _current(self, scopes: Sequence[str]) -> tuple[tantivy.Searcher, bool] | None:
+        """The searcher and whether searches from `scopes` must filter by scope; None
+        when this snapshot is not the store's generation."""
         snapshot = self._snapshot
         if snapshot.searcher is None:
             return None
@@ -193,23 +234,14 @@ class TantivyKeywords:
         with self._store.snapshot():
             if self._store.generation() != snapshot.generation:
                 return None
-            filtered = self._store.has_passages_outside(scopes)
-        terms = query_terms(words)
-        if not terms:
-            return []
-        searcher = snapshot.searcher
-        try:
-            hits = searcher.search(any_term_query(terms, scopes if filtered else None), k,
-                                   count=False).hits
-            ids = searcher.fast_field_values("id", [address for _, address in hits])
-        except ValueError as error:  # a damaged file: rebuilt at the next refresh or write
-            log.warning("Keyword search in %s failed (%s); using FTS5 until it is rebuilt",
-                        self.path, error)
-            self._damaged = True
-            self._snapshot = _Snapshot(-1, None)
-            return None
-        return sorted(zip(ids, (score for score, _ in hits), strict=True),
-                      key=lambda hit: (-hit[1], hit[0]))
+            return snapshot.searcher, self._store.has_passages_outside(scopes)
+
+    def _unreadable(self, error: ValueError) -> None:
+        """A damaged file: FTS5 answers until it is rebuilt at the next refresh or write."""
+        log.warning("Keyword search in %s failed (%s); using FTS5 until it is rebuilt",
+                    self.path, error)
+        self._damaged = True
+        self._snapshot = _Snapshot(-1, None)
 
     # -- keeping up with the store -----------------------------------------------------
     def catch_up(self) -> None:
@@ -415,6 +447,38 @@ class TantivyKeywords:
             marks = ",".join("?" * len(chunk))
             yield from (KeywordDoc(*row) for row in self._store.db.execute(
                 f"{self._ROWS} WHERE f.rowid IN ({marks})", chunk))
+
+
+class TantivyCountedPassages:
+    """The store as the answering pipeline reads it, with word counts from tantivy's
+    term dictionary: FTS5 counts a common name's passages one by one ("kim" at 100k
+    passages: the costliest read of a question whose words are not cached yet)."""
+
+    def __init__(self, store: Store, keywords: TantivyKeywords) -> None:
+        self._store = store
+        self._keywords = keywords
+
+    def generation(self) -> int:
+        return self._store.generation()
+
+    def passages(self, passage_ids: Sequence[int],
+                 scopes: Sequence[str]) -> dict[int, PassageRow]:
+        return self._store.passages(passage_ids, scopes)
+
+    def articles_of(self, passage_ids: Sequence[int],
+                    scopes: Sequence[str]) -> dict[int, str]:
+        return self._store.articles_of(passage_ids, scopes)
+
+    def evidence(self, passage_ids: Sequence[int], scopes: Sequence[str],
+                 dim: int) -> list[EvidenceRow]:
+        return self._store.evidence(passage_ids, scopes, dim)
+
+    def document_frequency(self, word: str, scopes: Sequence[str]) -> int:
+        counted = self._keywords.document_frequency(word, scopes)
+        return self._store.document_frequency(word, scopes) if counted is None else counted
+
+    def count(self, table: Table, scopes: Sequence[str]) -> int:
+        return self._store.count(table, scopes)
 
 
 class TantivyKeywordRetriever:

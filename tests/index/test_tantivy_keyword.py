@@ -171,6 +171,51 @@ def test_questions_without_content_words(synthetic: Library) -> None:
     assert synthetic.search("why was it?", mode="keyword") == []
 
 
+# -- word counts (how rare a question's word is, for the answerer) -------------------------
+def counted(library: Library, word: str, guild_id: int | None = None) -> int:
+    library.storage.refresh()
+    return library.storage.passages.document_frequency(word, visible_scopes(guild_id))
+
+
+def test_word_counts_come_from_tantivy_when_nothing_is_hidden(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With only global passages a word's count is read from tantivy's term dictionary,
+    equal to FTS5's; once a server's own passages exist, FTS5 counts within the asker's
+    scopes (tantivy's dictionary counts every scope)."""
+    library = open_tantivy(tmp_path / "index")
+    rng = random.Random(5)
+    library.build([story(rng, n) for n in range(300)])
+    store = library.storage.store
+    words = sorted({word for question in questions(random.Random(9), 40) for word in question})
+    expected = {word: store.document_frequency(word, visible_scopes(None)) for word in words}
+    assert any(count > 50 for count in expected.values())  # common words are among them
+
+    def not_fts5(*args: object) -> int:
+        raise AssertionError("counted by FTS5")
+
+    monkeypatch.setattr(store, "document_frequency", not_fts5)
+    assert {word: counted(library, word) for word in words} == expected
+    assert counted(library, "nowhereword") == 0
+    library.add_articles([note(1, "secretword")], guild_id=GUILD)
+    monkeypatch.undo()
+    assert counted(library, "secretword") == 0
+    assert counted(library, "secretword", GUILD) == 1
+    library.close()
+
+
+def test_word_counts_fall_back_to_fts5_while_tantivy_lags(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    library = open_tantivy(tmp_path / "index")
+    library.build([note(0, "tulip")])
+    monkeypatch.setattr(TantivyKeywords, "apply", lambda *args: None)  # the commit lost
+    monkeypatch.setattr(TantivyKeywords, "catch_up", lambda self: None)
+    library.add_articles([note(1, "orchid"), note(2, "orchid tulip")])
+    assert keywords(library).document_frequency("orchid", visible_scopes(None)) is None
+    assert counted(library, "orchid") == 2
+    assert counted(library, "tulip") == 2
+    library.close()
+
+
 # -- scopes ----------------------------------------------------------------------------------
 def test_one_servers_articles_never_reach_another(tmp_path: Path) -> None:
     library = open_tantivy(tmp_path / "index")
