@@ -112,6 +112,7 @@ class SpotlightMixin:
     async def close(self) -> None:
         await super().close()  # unloads the cogs: the feed poller stops first
         await self.services.close_search()  # questions being answered finish first
+        await self.services.answers.flush()  # replies to the last answers stay follow-ups
         if self.services.feeds is not None:
             self.services.feeds.close()
         if self._owns_state:

@@ -11,6 +11,7 @@ are the articles' own source links, drawn here from their `url` (a quoted
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -121,6 +122,12 @@ def defang_links(text: str) -> str:
     return _SCHEME_COLON.sub(f":{ZERO_WIDTH_SPACE}", text)
 
 
+# Escaping is most of an answer embed's cost, and the same sentences, titles and sites come
+# back answer after answer (a popular story's top passages): the results are kept.
+RENDER_CACHE_SIZE = 4096
+
+
+@functools.lru_cache(maxsize=RENDER_CACHE_SIZE)
 def escape_discord(text: str) -> str:
     """Article or member text made inert: no markdown, no links, no mentions, no controls."""
     # Nothing longer fits in an embed, and this bounds the work of escape_markdown's
@@ -234,6 +241,7 @@ PLAIN = Style(escape=printable, link=_plain_link, bold=lambda s: s)
 # --- shared wording ---
 
 
+@functools.lru_cache(maxsize=RENDER_CACHE_SIZE)
 def source_line(
     *,
     title: str,

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from discord import app_commands
 
+from bot.answers import AnswerMemory
 from bot.cooldowns import Cooldowns, MemberCooldowns
 from bot.settings import Settings
 from bot.state import BotState
@@ -44,9 +45,14 @@ class Services:
     state: BotState
     cooldowns: Cooldowns = field(default_factory=MemberCooldowns)
     feeds: Feeds | None = None  # set in setup_hook
+    # The question behind each answer message, saved in batches (bot/answers.py).
+    answers: AnswerMemory = field(init=False, repr=False)
     # The question threads (run_search), made at the first question.
     _search_pool: ThreadPoolExecutor | None = field(default=None, init=False,
                                                     repr=False)
+
+    def __post_init__(self) -> None:
+        self.answers = AnswerMemory(self.state)
 
     def cooldown_for(self, guild_id: int | None) -> float:
         """Seconds between questions for one member: the server's choice, else the default."""

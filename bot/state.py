@@ -15,6 +15,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
@@ -59,6 +60,18 @@ class AnswerContext:
     question_id: int | None
 
 
+@dataclass(frozen=True)
+class SavedAnswer:
+    """One answer message and the question it answered, as remember_answers stores it."""
+
+    message_id: int
+    question: str
+    question_id: int | None
+    guild_id: int | None
+    channel_id: int | None
+    created_at: float
+
+
 class BotState(Protocol):
     def guild(self, guild_id: int) -> GuildSettings:
         """The server's settings, from memory (never blocks)."""
@@ -75,6 +88,10 @@ class BotState(Protocol):
     def remember_answer(self, message_id: int, *, question: str, question_id: int | None,
                         guild_id: int | None, channel_id: int | None,
                         now: float | None = None) -> None: ...
+
+    def remember_answers(self, answers: Sequence[SavedAnswer]) -> None:
+        """Many at once, in one transaction (bot.answers writes them behind the answers)."""
+        ...
 
     def answer_context(self, message_id: int, *,
                        now: float | None = None) -> AnswerContext | None: ...
@@ -171,16 +188,26 @@ class SqliteBotState:
         channel_id: int | None,
         now: float | None = None,
     ) -> None:
-        now = time.time() if now is None else now
+        self.remember_answers([SavedAnswer(
+            message_id=message_id, question=question, question_id=question_id,
+            guild_id=guild_id, channel_id=channel_id,
+            created_at=time.time() if now is None else now)])
+
+    def remember_answers(self, answers: Sequence[SavedAnswer]) -> None:
+        if not answers:
+            return
+        newest = max(answer.created_at for answer in answers)
         with self._lock, self._db:
-            self._db.execute(
+            self._db.executemany(
                 "INSERT OR REPLACE INTO answers "
                 "(message_id, guild_id, channel_id, question, question_id, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                (message_id, guild_id, channel_id, question, question_id, now),
+                [(a.message_id, a.guild_id, a.channel_id, a.question, a.question_id,
+                  a.created_at) for a in answers],
             )
             self._db.execute(
-                "DELETE FROM answers WHERE created_at < ?", (now - ANSWER_CONTEXT_MAX_AGE_SECONDS,)
+                "DELETE FROM answers WHERE created_at < ?",
+                (newest - ANSWER_CONTEXT_MAX_AGE_SECONDS,),
             )
 
     def answer_context(self, message_id: int, *, now: float | None = None) -> AnswerContext | None:

@@ -54,11 +54,11 @@ class AskCog(commands.Cog):
             answer_question, self.services.library, question, guild_id=guild_id, user_id=user_id
         )
 
-    async def _remember(self, message_id: int, result: AnsweredQuestion, *,
-                        guild_id: int | None, channel_id: int | None) -> None:
-        """So that a reply to the answer is read as a follow-up of its question."""
-        await asyncio.to_thread(
-            self.services.state.remember_answer,
+    def _remember(self, message_id: int, result: AnsweredQuestion, *,
+                  guild_id: int | None, channel_id: int | None) -> None:
+        """So that a reply to the answer is read as a follow-up of its question (saved in
+        batches, bot/answers.py)."""
+        self.services.answers.remember(
             message_id,
             question=result.question,
             question_id=result.question_id,
@@ -89,8 +89,8 @@ class AskCog(commands.Cog):
         message = await send_result(interaction, deferred=deferred, embed=embed,
                                     view=feedback_view(result.question_id), ephemeral=private)
         if not private and message is not None:
-            await self._remember(message.id, result, guild_id=interaction.guild_id,
-                                 channel_id=interaction.channel_id)
+            self._remember(message.id, result, guild_id=interaction.guild_id,
+                           channel_id=interaction.channel_id)
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
@@ -103,7 +103,7 @@ class AskCog(commands.Cog):
         replied_to = message.reference.message_id if message.reference else None
         try:
             context = (
-                await asyncio.to_thread(self.services.state.answer_context, replied_to)
+                await self.services.answers.context(replied_to)
                 if replied_to is not None
                 else None
             )
@@ -130,8 +130,8 @@ class AskCog(commands.Cog):
                 reference=message.to_reference(fail_if_not_exists=False),
                 mention_author=False,
             )
-            await self._remember(reply.id, result, guild_id=message.guild.id,
-                                 channel_id=message.channel.id)
+            self._remember(reply.id, result, guild_id=message.guild.id,
+                           channel_id=message.channel.id)
         except Exception as error:
             await self._reply_error(message, error)
 

@@ -21,10 +21,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from bot.pg.schema import SETTINGS_CHANNEL, migrate_bot
-from bot.state import ANSWER_CONTEXT_MAX_AGE_SECONDS, AnswerContext, GuildSettings
+from bot.state import ANSWER_CONTEXT_MAX_AGE_SECONDS, AnswerContext, GuildSettings, SavedAnswer
 from index.errors import DatabaseUnavailableError
 from index.pg.database import Database
 from index.pg.listener import Listener
@@ -136,18 +136,27 @@ class PgBotState:
     def remember_answer(self, message_id: int, *, question: str, question_id: int | None,
                         guild_id: int | None, channel_id: int | None,
                         now: float | None = None) -> None:
-        now = time.time() if now is None else now
-        with self._database.transaction() as connection:
-            connection.execute(
+        self.remember_answers([SavedAnswer(
+            message_id=message_id, question=question, question_id=question_id,
+            guild_id=guild_id, channel_id=channel_id,
+            created_at=time.time() if now is None else now)])
+
+    def remember_answers(self, answers: Sequence[SavedAnswer]) -> None:
+        if not answers:
+            return
+        newest = max(answer.created_at for answer in answers)
+        with self._database.transaction() as connection, connection.cursor() as cursor:
+            cursor.executemany(
                 "INSERT INTO bot_answers "
                 "(message_id, guild_id, channel_id, question, question_id, created_at) "
                 "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (message_id) DO UPDATE SET "
                 "guild_id = excluded.guild_id, channel_id = excluded.channel_id, "
                 "question = excluded.question, question_id = excluded.question_id, "
                 "created_at = excluded.created_at",
-                (message_id, guild_id, channel_id, question, question_id, now))
-            connection.execute("DELETE FROM bot_answers WHERE created_at < %s",
-                               (now - ANSWER_CONTEXT_MAX_AGE_SECONDS,))
+                [(a.message_id, a.guild_id, a.channel_id, a.question, a.question_id,
+                  a.created_at) for a in answers])
+            cursor.execute("DELETE FROM bot_answers WHERE created_at < %s",
+                           (newest - ANSWER_CONTEXT_MAX_AGE_SECONDS,))
 
     def answer_context(self, message_id: int, *,
                        now: float | None = None) -> AnswerContext | None:

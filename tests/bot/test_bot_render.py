@@ -138,6 +138,16 @@ def test_answer_embed_quotes_with_markers_then_numbered_linked_sources():
     assert_within_limits(embed)
 
 
+def test_an_answer_shown_again_reuses_its_escaped_text_and_source_lines():
+    answer = answered(["A *sentence* seen by <@1> before.", "Another one."])
+    first = answer_embed(answer).to_dict()
+    escaped, lines = render.escape_discord.cache_info(), render.source_line.cache_info()
+    assert answer_embed(answer).to_dict() == first
+    assert render.escape_discord.cache_info().misses == escaped.misses  # nothing escaped anew
+    assert render.source_line.cache_info().misses == lines.misses
+    assert "\\*sentence\\*" in first["description"] and "<@1>" not in first["description"]
+
+
 def test_answer_embed_without_url_shows_plain_title_and_file():
     citation = Citation(number=1, article_id="a1", title="Met Gala", date=None, url=None,
                         source="seeds/met_gala.txt")
