@@ -5,6 +5,7 @@ the asker's scopes, while other threads write."""
 from __future__ import annotations
 
 import random
+import sqlite3
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -185,6 +186,23 @@ def test_candidates_articles_come_only_from_the_askers_scopes(library: Library) 
     assert found.keys() == own
     rows = store.passages(sorted(own), visible_scopes(GUILD))
     assert found == {pid: row.article_id for pid, row in rows.items()}
+
+
+def test_a_store_made_before_the_articles_index_gains_it(library: Library) -> None:
+    """articles_of names its covering index: a store written by an older version (no such
+    index) gets it when opened, with the same answers."""
+    store = library.storage.store
+    path, everyone = store.path, store.passage_ids().tolist()
+    expected = store.articles_of(everyone, visible_scopes(GUILD))
+    with store.transaction() as db:
+        db.execute("DROP INDEX passages_articles")
+    with pytest.raises(sqlite3.OperationalError, match="no such index"):
+        store.articles_of(everyone, visible_scopes(GUILD))
+    reopened = Store(path)
+    assert reopened.articles_of(everyone, visible_scopes(GUILD)) == expected
+    plan = reopened.db.execute("EXPLAIN QUERY PLAN SELECT id, article_id FROM passages "
+                               "INDEXED BY passages_articles WHERE id IN (1, 2)").fetchall()
+    assert "COVERING INDEX passages_articles" in str(plan)
 
 
 def test_words_no_passage_holds_change_nothing(library: Library) -> None:
