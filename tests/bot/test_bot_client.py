@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
+from bot import client
 from bot.client import ShardedSpotlightBot, SpotlightBot, make_bot
 from bot.settings import Settings
 
@@ -30,3 +32,26 @@ def test_the_process_runs_its_shards(tmp_path: Path, shards, bot_class, shard_id
             assert bot.shard_id == shard_id
     finally:
         bot.services.state.close()  # never started: nothing else is open
+
+
+async def test_the_serving_bot_settles_the_garbage_collector_once_ready(tmp_path: Path) -> None:
+    embedded = SimpleNamespace(database=None)
+    threshold = gc.get_threshold()
+    try:
+        made = make_bot(Settings(data_dir=tmp_path / "made"), library=embedded)  # type: ignore[arg-type]
+        plain = SpotlightBot(settings=Settings(data_dir=tmp_path / "plain"),
+                             library=embedded)  # type: ignore[arg-type]
+        await plain.on_ready()  # a bot built by hand (tests) leaves the collector alone
+        assert gc.get_freeze_count() == 0 and gc.get_threshold() == threshold
+        await made.on_ready()
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold()[0] == max(threshold[0], client.GC_YOUNG_THRESHOLD)
+        gc.unfreeze()
+        await made.on_ready()  # a reconnect's READY: once per process
+        assert gc.get_freeze_count() == 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
+        client._gc_settled = False
+        made.services.state.close()
+        plain.services.state.close()
