@@ -163,3 +163,45 @@ def test_a_question_embedded_already_is_answered_without_running_ahead(tmp_path:
             assert batcher.embedded(QUESTIONS[0]) is None  # the ask took the prefetched row
         finally:
             library.close()
+
+
+class AlongsideRecording(FakeEmbedder):
+    """Notes which of its two ways each question was embedded."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ways: list[tuple[str, str]] = []
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if len(texts) == 1 and texts[0] in QUESTIONS:
+            self.ways.append(("encode", texts[0]))
+        return super().encode(texts)
+
+    def encode_alongside(self, texts: Sequence[str]) -> np.ndarray:
+        self.ways.append(("alongside", texts[0]))
+        return super().encode(texts)
+
+
+def test_a_question_is_embedded_alongside_its_keyword_side(tmp_path: Path) -> None:
+    """An embedder that can leave cores to other work (index/onnx_embedder.py) is asked
+    to when the keyword side runs meanwhile (ask, hybrid search), not otherwise."""
+    embedder = AlongsideRecording()
+    library = Library.open(tmp_path / "index", embedder, create=True)
+    library.build(STORIES)
+    question = QUESTIONS[0]
+    try:
+        asked = library.ask(question)
+        assert embedder.ways == [("alongside", question)]
+        assert library.search(question, k=3) == asked.hits
+        assert library.search(question, k=3, mode="dense")
+        assert embedder.ways[1:] == [("alongside", question), ("encode", question)]
+    finally:
+        library.close()
+    with BatchingEmbedder(AlongsideRecording(), max_wait_ms=0, max_batch=4) as batcher:
+        library = Library.open(tmp_path / "index", batcher, create=True)
+        try:
+            assert library.ask(question) == asked
+            assert batcher.inner.ways == [("encode", question)]  # batched, as in the bot
+            assert batcher.batches == 1
+        finally:
+            library.close()
