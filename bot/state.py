@@ -85,12 +85,9 @@ class BotState(Protocol):
 
     def clear_answer_channels(self, guild_id: int) -> None: ...
 
-    def remember_answer(self, message_id: int, *, question: str, question_id: int | None,
-                        guild_id: int | None, channel_id: int | None,
-                        now: float | None = None) -> None: ...
-
     def remember_answers(self, answers: Sequence[SavedAnswer]) -> None:
-        """Many at once, in one transaction (bot.answers writes them behind the answers)."""
+        """In one transaction; also prunes answers older than ANSWER_CONTEXT_MAX_AGE_SECONDS
+        (bot.answers saves them in batches behind the answers)."""
         ...
 
     def answer_context(self, message_id: int, *,
@@ -177,21 +174,6 @@ class SqliteBotState:
                 self._set_channels(guild_id, frozenset(ids))
 
     # --- answer context for follow-ups ---
-
-    def remember_answer(
-        self,
-        message_id: int,
-        *,
-        question: str,
-        question_id: int | None,
-        guild_id: int | None,
-        channel_id: int | None,
-        now: float | None = None,
-    ) -> None:
-        self.remember_answers([SavedAnswer(
-            message_id=message_id, question=question, question_id=question_id,
-            guild_id=guild_id, channel_id=channel_id,
-            created_at=time.time() if now is None else now)])
 
     def remember_answers(self, answers: Sequence[SavedAnswer]) -> None:
         if not answers:

@@ -133,14 +133,6 @@ class PgBotState:
 
     # --- answer context for follow-ups ---
 
-    def remember_answer(self, message_id: int, *, question: str, question_id: int | None,
-                        guild_id: int | None, channel_id: int | None,
-                        now: float | None = None) -> None:
-        self.remember_answers([SavedAnswer(
-            message_id=message_id, question=question, question_id=question_id,
-            guild_id=guild_id, channel_id=channel_id,
-            created_at=time.time() if now is None else now)])
-
     def remember_answers(self, answers: Sequence[SavedAnswer]) -> None:
         if not answers:
             return

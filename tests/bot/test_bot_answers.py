@@ -79,8 +79,8 @@ async def test_a_failed_write_is_logged_not_raised(caplog: pytest.LogCaptureFixt
 
 def test_remember_answers_writes_many_and_prunes_old_ones() -> None:
     state = SqliteBotState.open(":memory:")
-    state.remember_answer(1, question="old", question_id=None, guild_id=None, channel_id=None,
-                          now=0.0)
+    state.remember_answers([SavedAnswer(1, question="old", question_id=None, guild_id=None,
+                                        channel_id=None, created_at=0.0)])
     late = ANSWER_CONTEXT_MAX_AGE_SECONDS + 10
     state.remember_answers([
         SavedAnswer(message_id=n, question=f"q{n}", question_id=n, guild_id=1, channel_id=2,

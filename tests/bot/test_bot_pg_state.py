@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 
 from bot.pg.state import PgBotState
-from bot.state import ANSWER_CONTEXT_MAX_AGE_SECONDS, BotState, GuildSettings, SqliteBotState
+from bot.state import (
+    ANSWER_CONTEXT_MAX_AGE_SECONDS,
+    BotState,
+    GuildSettings,
+    SavedAnswer,
+    SqliteBotState,
+)
 from index.pg.database import Database
 from tests.conftest import block_database
 
@@ -55,8 +61,8 @@ def test_settings_and_answer_context_survive_a_restart(open_state: Opener) -> No
     state.set_cooldown(1, 30.0)
     state.set_cooldown(3, 5.0)
     assert state.guild(1) == GuildSettings(cooldown_seconds=30.0, answer_channels=frozenset({10}))
-    state.remember_answer(500, question="why was Kim criticized?", question_id=7, guild_id=1,
-                          channel_id=10, now=1000.0)
+    state.remember_answers([SavedAnswer(500, question="why was Kim criticized?", question_id=7,
+                                        guild_id=1, channel_id=10, created_at=1000.0)])
 
     reopened = open_state()
     assert reopened.guild(1) == GuildSettings(cooldown_seconds=30.0,
@@ -89,8 +95,9 @@ def test_a_change_through_one_process_reaches_the_others(pg_database: Database) 
         first.set_cooldown(7, None)
         wait_until(lambda: second.guild(7) == GuildSettings(), "the defaults again in B")
         # An answer remembered by one process is context for a reply handled by another.
-        first.remember_answer(900, question="who went to the Met Gala?", question_id=3,
-                              guild_id=7, channel_id=70)
+        first.remember_answers([SavedAnswer(900, question="who went to the Met Gala?",
+                                            question_id=3, guild_id=7, channel_id=70,
+                                            created_at=time.time())])
         context = second.answer_context(900)
         assert context is not None and context.question == "who went to the Met Gala?"
     finally:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.state import ANSWER_CONTEXT_MAX_AGE_SECONDS, GuildSettings, SqliteBotState
+from bot.state import ANSWER_CONTEXT_MAX_AGE_SECONDS, GuildSettings, SavedAnswer, SqliteBotState
 
 
 def test_server_settings_survive_a_restart(tmp_path):
@@ -35,10 +35,15 @@ def test_store_uses_wal(tmp_path):
     state.close()
 
 
+def answer(message_id: int, question: str, *, created_at: float) -> SavedAnswer:
+    return SavedAnswer(message_id, question=question, question_id=None, guild_id=None,
+                       channel_id=None, created_at=created_at)
+
+
 def test_answer_context_round_trip_and_expiry():
     state = SqliteBotState.open(":memory:")
-    state.remember_answer(500, question="why was Kim criticized?", question_id=7, guild_id=1,
-                          channel_id=2, now=1000.0)
+    state.remember_answers([SavedAnswer(500, question="why was Kim criticized?", question_id=7,
+                                        guild_id=1, channel_id=2, created_at=1000.0)])
     context = state.answer_context(500, now=1001.0)
     assert context is not None
     assert (context.question, context.question_id) == ("why was Kim criticized?", 7)
@@ -48,8 +53,6 @@ def test_answer_context_round_trip_and_expiry():
 
 def test_old_answers_are_pruned_on_write():
     state = SqliteBotState.open(":memory:")
-    state.remember_answer(1, question="old", question_id=None, guild_id=None, channel_id=None,
-                          now=0.0)
-    state.remember_answer(2, question="new", question_id=None, guild_id=None, channel_id=None,
-                          now=ANSWER_CONTEXT_MAX_AGE_SECONDS + 10)
+    state.remember_answers([answer(1, "old", created_at=0.0)])
+    state.remember_answers([answer(2, "new", created_at=ANSWER_CONTEXT_MAX_AGE_SECONDS + 10)])
     assert state._db.execute("SELECT message_id FROM answers").fetchall() == [(2,)]
