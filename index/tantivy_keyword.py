@@ -43,6 +43,7 @@ from index.records import EvidenceRow, PassageRow
 from index.storage import Table
 from index.store import Store
 from index.terms import content_words
+from index.visible import visible_top
 
 KEYWORD_DIR = "keyword.tantivy"
 # Inside KEYWORD_DIR, beside tantivy's own files (tantivy deletes only files it made).
@@ -195,12 +196,20 @@ class TantivyKeywords:
         if not terms:
             return []
         try:
-            hits = searcher.search(any_term_query(terms, scopes if filtered else None), k,
-                                   count=False).hits
-            ids = searcher.fast_field_values("id", [address for _, address in hits])
+            if not filtered:
+                return self._top(searcher, any_term_query(terms, None), k)
+            return visible_top(
+                k, lambda n: self._top(searcher, any_term_query(terms, None), n),
+                lambda ids: self._store.articles_of(ids, scopes),
+                lambda: self._top(searcher, any_term_query(terms, scopes), k))
         except ValueError as error:
             self._unreadable(error)
             return None
+
+    @staticmethod
+    def _top(searcher: tantivy.Searcher, query: tantivy.Query, k: int) -> Ranking:
+        hits = searcher.search(query, k, count=False).hits
+        ids = searcher.fast_field_values("id", [address for _, address in hits])
         return sorted(zip(ids, (score for score, _ in hits), strict=True),
                       key=lambda hit: (-hit[1], hit[0]))
 

@@ -20,6 +20,7 @@ import numpy as np
 from index.dense import DenseIndex
 from index.parts import Ranking
 from index.store import Store
+from index.visible import visible_top
 
 DENSE_NAME = "dense.faiss"
 # dense.faiss is rewritten once this many passages changed since it was written (or a
@@ -155,4 +156,9 @@ class FaissVectors:
 
     def search(self, vector: np.ndarray, k: int, scopes: tuple[str, ...]) -> Ranking:
         snapshot = self._snapshot  # one consistent view, even if a writer swaps it now
-        return snapshot.dense.search(vector, k, self._selector(snapshot, scopes))
+        if not self._store.has_passages_outside(scopes):
+            return snapshot.dense.search(vector, k)
+        return visible_top(
+            k, lambda n: snapshot.dense.search(vector, n),
+            lambda ids: self._store.articles_of(ids, scopes),
+            lambda: snapshot.dense.search(vector, k, self._selector(snapshot, scopes)))

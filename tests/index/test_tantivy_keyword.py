@@ -29,6 +29,8 @@ from index.tantivy_keyword import (
     RECORD_NAME,
     TantivyKeywordRetriever,
     TantivyKeywords,
+    any_term_query,
+    query_terms,
 )
 from index.terms import content_words
 from tests.conftest import SAMPLE_DIR
@@ -239,6 +241,34 @@ def test_scopes_in_a_larger_library(synthetic: Library) -> None:
             visible = set(visible_scopes(guild))
             found = from_tantivy(synthetic, " ".join(words), guild, k=50)
             assert {scope_of[pid] for pid in found} <= visible
+
+
+def test_a_search_that_must_filter_finds_the_filtered_top_k(synthetic: Library) -> None:
+    """Searches that may not see every passage read a wider unfiltered top and keep what is
+    visible (tantivy skips blocks only without a filter clause): the same scores as the
+    filtered search, every passage visible."""
+    searcher = keywords(synthetic)._snapshot.searcher
+    scope_of = dict(synthetic.storage.store.db.execute("SELECT id, scope FROM passages"))
+    for words in questions(random.Random(4), 60):
+        for guild in (None, GUILD, OTHER_GUILD):
+            scopes = visible_scopes(guild)
+            found = keywords(synthetic).search(words, scopes, K)
+            filtered = TantivyKeywords._top(
+                searcher, any_term_query(query_terms(words), scopes), K)
+            assert [round(score, 4) for _, score in found] == \
+                [round(score, 4) for _, score in filtered]
+            assert {scope_of[pid] for pid, _ in found} <= set(scopes)
+
+
+def test_a_server_seeing_few_of_the_matches_still_gets_them_all(tmp_path: Path) -> None:
+    """The unfiltered top holds none of the asker's passages: the filtered search runs."""
+    library = open_tantivy(tmp_path / "index")
+    library.build([note(n, "tulip") for n in range(3)])
+    library.add_articles([note(n, "tulip tulip") for n in range(10, 60)], guild_id=GUILD)
+    visible = set().union(*(passage_ids_of(library, f"note-{n}.txt") for n in range(3)))
+    assert set(from_tantivy(library, "tulip", k=5)) == visible
+    assert len(from_tantivy(library, "tulip", GUILD, k=5)) == 5
+    library.close()
 
 
 # -- kept in step with store.sqlite --------------------------------------------------------
