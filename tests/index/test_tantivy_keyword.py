@@ -179,29 +179,37 @@ def counted(library: Library, word: str, guild_id: int | None = None) -> int:
     return library.storage.passages.document_frequency(word, visible_scopes(guild_id))
 
 
-def test_word_counts_come_from_tantivy_when_nothing_is_hidden(
+def test_word_counts_come_from_tantivy_within_the_askers_scopes(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """With only global passages a word's count is read from tantivy's term dictionary,
-    equal to FTS5's; once a server's own passages exist, FTS5 counts within the asker's
-    scopes (tantivy's dictionary counts every scope)."""
+    """A word's count is tantivy's, equal to FTS5's: from the term dictionary while every
+    passage is visible, counted within the asker's scopes once servers hold their own (a
+    private word counts for its server only)."""
     library = open_tantivy(tmp_path / "index")
     rng = random.Random(5)
     library.build([story(rng, n) for n in range(300)])
     store = library.storage.store
     words = sorted({word for question in questions(random.Random(9), 40) for word in question})
-    expected = {word: store.document_frequency(word, visible_scopes(None)) for word in words}
-    assert any(count > 50 for count in expected.values())  # common words are among them
+
+    def fts5_counts(guild: int | None) -> dict[str, int]:
+        return {word: store.document_frequency(word, visible_scopes(guild)) for word in words}
 
     def not_fts5(*args: object) -> int:
         raise AssertionError("counted by FTS5")
 
+    expected = fts5_counts(None)
+    assert any(count > 50 for count in expected.values())  # common words are among them
     monkeypatch.setattr(store, "document_frequency", not_fts5)
     assert {word: counted(library, word) for word in words} == expected
     assert counted(library, "nowhereword") == 0
     library.add_articles([note(1, "secretword")], guild_id=GUILD)
-    monkeypatch.undo()
-    assert counted(library, "secretword") == 0
+    library.add_articles([story(rng, n) for n in range(300, 340)], guild_id=OTHER_GUILD)
+    assert counted(library, "secretword") == counted(library, "secretword", OTHER_GUILD) == 0
     assert counted(library, "secretword", GUILD) == 1
+    scoped = {guild: {word: counted(library, word, guild) for word in words}
+              for guild in (None, GUILD, OTHER_GUILD)}
+    monkeypatch.undo()
+    assert scoped == {guild: fts5_counts(guild) for guild in (None, GUILD, OTHER_GUILD)}
+    assert scoped[OTHER_GUILD] != scoped[None]
     library.close()
 
 
