@@ -101,7 +101,7 @@ class Store(ThreadConnections):
 
     def __init__(self, path: Path) -> None:
         super().__init__(path)
-        self._outside: dict[tuple[int, tuple[str, ...]], bool] = {}
+        self._outside: dict[tuple[int, tuple[str, ...]], tuple[str, ...]] = {}
         self._counts: dict[str, int] = {}
         with self.transaction() as db:
             db.executescript(SCHEMA)
@@ -304,16 +304,20 @@ class Store(ThreadConnections):
         return bool(row[0])
 
     def has_passages_outside(self, scopes: Sequence[str]) -> bool:
-        """Whether any passage belongs to another scope: then every search must filter.
-        Cached per generation (the scan reads every article's scope)."""
+        """Whether any passage belongs to another scope: then every search must filter."""
+        return bool(self.scopes_outside(scopes))
+
+    def scopes_outside(self, scopes: Sequence[str]) -> tuple[str, ...]:
+        """The other scopes holding articles, sorted. Cached per generation (the scan reads
+        every article's scope)."""
         return self._outside_at(self.generation(), scopes)
 
-    def _outside_at(self, generation: int, scopes: Sequence[str]) -> bool:
+    def _outside_at(self, generation: int, scopes: Sequence[str]) -> tuple[str, ...]:
         key = (generation, tuple(scopes))
         cached = self._outside.get(key)
         if cached is None:
             held = {row[0] for row in self.db.execute("SELECT DISTINCT scope FROM articles")}
-            cached = not held <= set(scopes)
+            cached = tuple(sorted(held - set(scopes)))
             self._outside = {k: v for k, v in self._outside.items() if k[0] == generation}
             self._outside[key] = cached
         return cached
@@ -411,7 +415,7 @@ class Store(ThreadConnections):
         the same passages and scores as one query over all phrases, for less work."""
         with self.snapshot():  # the phrase counts and the queries see one state
             generation = self.generation()
-            filtered = self._outside_at(generation, scopes)
+            filtered = bool(self._outside_at(generation, scopes))
             rows = self._fts_rows(generation)
             hits = {phrase: self._phrase_hits(phrase, generation) for phrase in phrases}
             # A phrase no passage holds adds nothing to any score: leaving it out of the
