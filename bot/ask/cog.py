@@ -86,11 +86,13 @@ class AskCog(commands.Cog):
                                          within_ms=self.services.settings.answer_within_ms)
         result = await answering
         embed = answer_embed(result.answer, asked=asked, footer=None if private else FOLLOW_UP_HINT)
-        message = await send_result(interaction, deferred=deferred, embed=embed,
-                                    view=feedback_view(result.question_id), ephemeral=private)
-        if not private and message is not None:
-            self._remember(message.id, result, guild_id=interaction.guild_id,
-                           channel_id=interaction.channel_id)
+        async with self.services.answers.sending():
+            message = await send_result(interaction, deferred=deferred, embed=embed,
+                                        view=feedback_view(result.question_id),
+                                        ephemeral=private)
+            if not private and message is not None:
+                self._remember(message.id, result, guild_id=interaction.guild_id,
+                               channel_id=interaction.channel_id)
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
@@ -124,14 +126,15 @@ class AskCog(commands.Cog):
                 user_id=message.author.id,
                 previous=context.question if context else None,
             )
-            reply = await message.channel.send(
-                embed=answer_embed(result.answer, asked=asked, footer=FOLLOW_UP_HINT),
-                view=feedback_view(result.question_id),
-                reference=message.to_reference(fail_if_not_exists=False),
-                mention_author=False,
-            )
-            self._remember(reply.id, result, guild_id=message.guild.id,
-                           channel_id=message.channel.id)
+            async with self.services.answers.sending():
+                reply = await message.channel.send(
+                    embed=answer_embed(result.answer, asked=asked, footer=FOLLOW_UP_HINT),
+                    view=feedback_view(result.question_id),
+                    reference=message.to_reference(fail_if_not_exists=False),
+                    mention_author=False,
+                )
+                self._remember(reply.id, result, guild_id=message.guild.id,
+                               channel_id=message.channel.id)
         except Exception as error:
             await self._reply_error(message, error)
 

@@ -89,3 +89,29 @@ def test_remember_answers_writes_many_and_prunes_old_ones() -> None:
     assert rows == [(2, "q2"), (3, "q3")]
     state.remember_answers([])  # nothing to do
     state.close()
+
+
+async def test_a_reply_arriving_while_its_answer_is_being_sent_waits_for_it() -> None:
+    """Discord shows an answer before `send` returns to the bot: a member's reply then
+    looks up an answer not remembered yet, and must wait for it, not read as new."""
+    state = CountingState.open(":memory:")
+    memory = AnswerMemory(state, delay=60)
+    sent = asyncio.Event()
+
+    async def send_answer() -> None:
+        async with memory.sending():
+            await sent.wait()  # the request still on its way back
+            remember(memory, 42, "who did North West blast?")
+
+    sending = asyncio.create_task(send_answer())
+    await asyncio.sleep(0)
+    lookup = asyncio.create_task(memory.context(42))
+    await asyncio.sleep(0.05)
+    assert not lookup.done()  # waiting for the answer being sent
+    sent.set()
+    context = await asyncio.wait_for(lookup, 5)
+    assert context is not None and context.question == "who did North West blast?"
+    await sending
+    # Nothing being sent: an unknown message is looked up in the store at once.
+    assert await asyncio.wait_for(memory.context(43), 1) is None
+    state.close()
