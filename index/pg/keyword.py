@@ -229,12 +229,15 @@ class CollectionStatistics:
         self._current()
         match = " & ".join(f"'{lexeme}'" for lexeme in lexemes)
         others = sorted(self._scopes - set(scopes))
-        query = "SELECT count(*) FROM passages WHERE keywords @@ %s::tsquery"
+        count = "(SELECT count(*) FROM passages WHERE keywords @@ %s::tsquery)"
+        if not others:
+            query, parameters = f"SELECT {count}", (match,)
+        else:
+            # One statement, so one snapshot: counted apart, a passage committed between
+            # the two counts made the difference -1 (a division by zero in the idf).
+            query, parameters = f"SELECT {count} - {count}", (match, in_scopes(match, others))
         with self._database.connection() as connection:
-            held = int(connection.execute(query, (match,)).fetchone()[0])
-            if others:
-                held -= int(connection.execute(query, (in_scopes(match, others),)).fetchone()[0])
-        return held
+            return int(connection.execute(query, parameters).fetchone()[0])
 
     def _count(self) -> tuple[tuple[int, float], frozenset[str]]:
         with self._database.connection() as connection:

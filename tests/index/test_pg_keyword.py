@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 from pathlib import Path
@@ -13,6 +14,7 @@ from index.config import LibraryConfig
 from index.embedder import FakeEmbedder
 from index.library import Library, open_library
 from index.pg.keyword import Term, clauses, idf, match_query
+from index.records import visible_scopes
 from tests.conftest import SAMPLE_DIR
 from tests.index.test_library import article
 
@@ -126,4 +128,45 @@ def test_pruned_search_equals_scoring_every_candidate(
     monkeypatch.setattr("index.pg.keyword.MAX_PRUNED_TERMS", 0)  # score every candidate
     for (question, k), found in pruned.items():
         assert found == retriever.retrieve(library.query(question, embed=False), k), (question, k)
+    library.close()
+
+
+@pytest.mark.postgres
+def test_a_word_count_is_one_snapshot_whatever_is_written_meanwhile(
+        postgres_url: str, tmp_path: Path, fake_embedder: FakeEmbedder) -> None:
+    """A server's count of a word is all passages holding it less the other servers' ones:
+    counted in two snapshots, a passage another server added in between made it wrong (-1
+    at worst: a division by zero in the answerer's idf)."""
+    library = open_library(LibraryConfig(database_url=postgres_url), fake_embedder,
+                           folder=tmp_path, create=True)
+    library.build([article("Public recipe", "A saffron honey cake.")])
+    library.add_articles([article("Guild recipe 0", "Saffron rice.")], guild_id=1)
+    statistics = library.storage.store.statistics
+    counting, added = "count(*) FROM passages WHERE keywords", []
+
+    class WriteAfterTheFirstCount:
+        def __init__(self, connection) -> None:
+            self._connection = connection
+
+        def execute(self, query, *args):
+            result = self._connection.execute(query, *args)
+            if counting in str(query) and not added:  # another server writes now
+                added.append(library.add_articles(
+                    [article("Guild recipe 1", "More saffron.")], guild_id=1))
+            return result
+
+    class Connections:
+        def __init__(self, database) -> None:
+            self._database = database
+
+        @contextlib.contextmanager
+        def connection(self):
+            with self._database.connection() as connection:
+                yield WriteAfterTheFirstCount(connection)
+
+    statistics._current()  # the other scopes, read before the race
+    statistics._database = Connections(statistics._database)
+    (lexemes,) = library.storage.store._lexicon.lexemes(["saffron"])
+    assert statistics.passages_holding(lexemes, visible_scopes(2)) == 1
+    assert added  # the write did land during the count
     library.close()
