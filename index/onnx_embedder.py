@@ -435,7 +435,7 @@ class OnnxEmbedder:
         ONNX Runtime splits each operation between its threads and waits for the last: with
         the question's keyword side holding one of two cores, a two-thread run stalls.
         Library.ask, 100k and 1M passages: p50 -2.2 ms; alone, one thread is ~2.4 ms slower
-        (benchmarks/README.md, "One core for the question")."""
+        (benchmarks/README.md, "Stop 10: what the question's own work still costs")."""
         with self._one_core_lock:
             if self._one_core is None:
                 self._one_core = _OnnxSession(self.onnx_path, self.model_path,
