@@ -105,10 +105,6 @@ class BatchingEmbedder:
             prefetched = self._prefetched.pop(texts[0], None)
         return (prefetched or self._submit(texts[0])).result()
 
-    def encode_alongside(self, texts: Sequence[str]) -> np.ndarray:
-        """As `encode`: queued questions are batched, and a batch takes every core."""
-        return self.encode(texts)
-
     def prefetch(self, text: str) -> None:
         """Start embedding a question that `encode([text])` will ask for soon; never blocks
         on the model."""

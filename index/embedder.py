@@ -8,7 +8,7 @@ import os
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
 import numpy as np
 
@@ -29,14 +29,6 @@ class Embedder(Protocol):
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """float32 array of shape (len(texts), dim), each row L2-normalised."""
-        ...
-
-
-@runtime_checkable
-class EncodesAlongside(Protocol):
-    def encode_alongside(self, texts: Sequence[str]) -> np.ndarray:
-        """As `encode`, leaving the other cores to work running meanwhile (the question's
-        keyword side, index/pipeline.py)."""
         ...
 
 

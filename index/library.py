@@ -27,7 +27,7 @@ from index.answerers.extractive import ExtractiveAnswerer
 from index.batching import BatchingEmbedder
 from index.config import LibraryConfig
 from index.embedded import EmbeddedStorage
-from index.embedder import Embedder, EncodesAlongside
+from index.embedder import Embedder
 from index.errors import EmptyIndexError, IndexMismatchError
 from index.ingest import PlannedArticle, embedding_text, plan_ingest
 from index.parts import Answerer, Query
@@ -259,8 +259,7 @@ class Library:
                mode: SearchMode = "hybrid") -> list[Hit]:
         """The best passages, at most one per article, best first."""
         asked = self.query(query, guild_id, embed=False)
-        embed = {"keyword": None, "dense": self._embed_question,
-                 "hybrid": self._embed_beside_keywords}[mode]
+        embed = None if mode == "keyword" else self._embed_question
         with self.storage.reading():
             retrieved = self.pipeline.retrieve(asked, k, only=None if mode == "hybrid" else mode,
                                                embed=embed)
@@ -277,15 +276,10 @@ class Library:
             if ready is not None:  # embedded already (a burst): nothing to overlap with it
                 return self.pipeline.ask(replace(asked, vector=ready), k)
             # Embedded inside: the keyword side runs meanwhile.
-            return self.pipeline.ask(asked, k, embed=self._embed_beside_keywords)
+            return self.pipeline.ask(asked, k, embed=self._embed_question)
 
     def _embed_question(self, text: str) -> np.ndarray:
         return self.embedder.encode([text])[0]
-
-    def _embed_beside_keywords(self, text: str) -> np.ndarray:
-        if isinstance(self.embedder, EncodesAlongside):
-            return self.embedder.encode_alongside([text])[0]
-        return self._embed_question(text)
 
     def get_article(self, article_id: str, *, guild_id: int | None = None) -> ArticleInfo | None:
         return self.storage.catalog.article_info(article_id, visible_scopes(guild_id))

@@ -28,7 +28,6 @@ import json
 import logging
 import os
 import tempfile
-import threading
 import time
 import warnings
 from collections.abc import Iterator, Sequence
@@ -414,8 +413,6 @@ class OnnxEmbedder:
                                      threads=threads)
         self.dim = self._session.dim
         self.batch_size = batch_size
-        self._one_core: _OnnxSession | None = None  # made at the first encode_alongside
-        self._one_core_lock = threading.Lock()
 
     @cached_property
     def fingerprint(self) -> str:
@@ -429,18 +426,6 @@ class OnnxEmbedder:
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         return self._session.encode(texts)
-
-    def encode_alongside(self, texts: Sequence[str]) -> np.ndarray:
-        """As `encode`, in a session of one thread (~96 MB more, made at the first call).
-        ONNX Runtime splits each operation between its threads and waits for the last: with
-        the question's keyword side holding one of two cores, a two-thread run stalls.
-        Library.ask, 100k and 1M passages: p50 -2.2 ms; alone, one thread is ~2.4 ms slower
-        (benchmarks/README.md, "Stop 10: what the question's own work still costs")."""
-        with self._one_core_lock:
-            if self._one_core is None:
-                self._one_core = _OnnxSession(self.onnx_path, self.model_path,
-                                              batch_size=self.batch_size, threads=1)
-        return self._one_core.encode(texts)
 
     def encode_with_spans(self, texts: Sequence[str],
                           spans: Sequence[Sequence[Span]]) -> SpanVectors:

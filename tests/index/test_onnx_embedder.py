@@ -136,14 +136,6 @@ def test_pooled_spans_fall_back_past_the_window(onnx_embedder):
     assert float(made.spans[0][0] @ alone[1]) < 0.99
 
 
-def test_encode_alongside_gives_the_same_vectors_on_one_thread(onnx_embedder, sample_texts):
-    alongside = onnx_embedder.encode_alongside(sample_texts)
-    np.testing.assert_allclose(alongside, onnx_embedder.encode(sample_texts), atol=1e-5)
-    threads = onnx_embedder._one_core.session.get_session_options().intra_op_num_threads
-    assert threads == 1
-    assert onnx_embedder._session.session.get_session_options().intra_op_num_threads != 1
-
-
 def test_empty_inputs(onnx_embedder):
     assert onnx_embedder.encode([]).shape == (0, 384)
     vector = onnx_embedder.encode([""])
