@@ -20,21 +20,24 @@ _ASKS = (
 )
 _MONTHS = ("january|february|march|april|may|june|july|august|september|october|"
            "november|december|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec")
+# Patterns without capitals are searched in the lower-cased sentence: IGNORECASE made
+# each search about three times slower, and they run on every candidate sentence.
 _CUES = {
     "reason": re.compile(
         r"\b(because|after|since|due to|amid|over|following|for|as a result|after|reason|"
         r"caused?|sparked|blamed?|accus\w+|claim\w*|complain\w*|criticiz\w+|slamm?\w*|"
-        r"so that|in order|leaving|left|said|says|revealed|explained)\b", re.IGNORECASE),
+        r"so that|in order|leaving|left|said|says|revealed|explained)\b"),
     "number": re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|"
                          r"twelve|twenty|thirty|forty|fifty|hundred|thousand|million|"
-                         r"billion|dozen)\b", re.IGNORECASE),
+                         r"billion|dozen)\b"),
     "time": re.compile(rf"\b({_MONTHS}|monday|tuesday|wednesday|thursday|friday|saturday|"
                        r"sunday|yesterday|today|tonight|last (?:week|month|year|night)|"
                        r"(?:19|20)\d\d|\d+ (?:days?|weeks?|months?|years?) ago|"
-                       r"this (?:week|month|year))\b", re.IGNORECASE),
+                       r"this (?:week|month|year))\b"),
     "place": re.compile(r"\b(?:in|at|to|from|near|outside) (?:the )?[A-Z][\w'-]+"),
     "person": re.compile(r"\s[A-Z][a-z'-]+ [A-Z][a-z'-]+"),
 }
+_CASED_CUES = frozenset({"place", "person"})
 # Hooks that promise the point instead of making it, and lines that are not the story.
 _TEASER = re.compile(
     r"\b(one thing in particular|here['’]?s (?:why|what|how|the)|here is (?:why|what|how)|"
@@ -42,12 +45,11 @@ _TEASER = re.compile(
     r"for a (?:bizarre|surprising|strange|weird) reason|it['’]?s really bizarre|"
     r"what happened next|details below|see (?:below|the photos?|the video|the post)|"
     r"check (?:it )?out|take a look|keep reading|read on|scroll down|"
-    r"people are talking|everyone is talking|internet is (?:losing|freaking))\b",
-    re.IGNORECASE)
+    r"people are talking|everyone is talking|internet is (?:losing|freaking))\b")
 _BOILERPLATE = re.compile(
     r"\b(related stor(?:y|ies)|a post shared by|image credit|photo credit|getty images|"
     r"read (?:the )?full article|read more|sign up|newsletter|subscribe|click here|"
-    r"follow us|advertisement|all rights reserved|source:)\b", re.IGNORECASE)
+    r"follow us|advertisement|all rights reserved|source:)\b")
 
 
 def asks_for(question: str) -> str | None:
@@ -60,16 +62,20 @@ def asks_for(question: str) -> str | None:
 
 
 def has_cue(kind: str | None, sentence: str) -> bool:
-    return kind is not None and _CUES[kind].search(sentence) is not None
+    if kind is None:
+        return False
+    searched = sentence if kind in _CASED_CUES else sentence.lower()
+    return _CUES[kind].search(searched) is not None
 
 
 def is_teaser(sentence: str) -> bool:
     stripped = sentence.rstrip("\"'”’) ")
-    return bool(_TEASER.search(sentence)) or stripped.endswith(("?", "…", "...", ":"))
+    return (_TEASER.search(sentence.lower()) is not None
+            or stripped.endswith(("?", "…", "...", ":")))
 
 
 def is_boilerplate(sentence: str) -> bool:
-    return _BOILERPLATE.search(sentence) is not None
+    return _BOILERPLATE.search(sentence.lower()) is not None
 
 
 @dataclass(frozen=True)

@@ -56,11 +56,12 @@ def words(text: str) -> list[str]:
 
 def content_words(text: str) -> list[str]:
     """Distinct non-stopwords, in order of first appearance."""
-    seen: dict[str, None] = {}
-    for word in words(text):
-        if word not in STOPWORDS and word not in seen:
-            seen[word] = None
-    return list(seen)
+    return distinct_content(words(text))
+
+
+def distinct_content(found: list[str]) -> list[str]:
+    """`content_words` of what `words` found."""
+    return list(dict.fromkeys(word for word in found if word not in STOPWORDS))
 
 
 def stem_words(words: list[str] | tuple[str, ...]) -> list[str]:
@@ -74,7 +75,12 @@ STEM_CACHE_TEXTS = 32_768
 
 @lru_cache(maxsize=STEM_CACHE_TEXTS)
 def stems(text: str) -> frozenset[str]:
-    return frozenset(stem_words(content_words(text)))
+    return stems_of_words(words(text))
+
+
+def stems_of_words(found: list[str]) -> frozenset[str]:
+    """`stems` of what `words` found."""
+    return frozenset(stem_words(distinct_content(found)))
 
 
 def fts_phrase(word: str) -> str:

@@ -21,7 +21,7 @@ from index.parts import Draft, Evidence, EvidencePassage, Query
 from index.results import Answer, Citation, Quote
 from index.signals import asks_for, has_cue, is_boilerplate, is_teaser
 from index.spans import LEGACY_KIND, SentenceVectors
-from index.terms import stems, words
+from index.terms import stems_of_words, words
 
 FEATURES = (
     "meaning",  # cosine of the sentence's vector and the question's
@@ -137,7 +137,9 @@ class SentenceSignals:
 
 @lru_cache(maxsize=32_768)
 def sentence_signals(text: str) -> SentenceSignals:
-    return SentenceSignals(stems(text), len(words(text)), is_boilerplate(text), is_teaser(text))
+    found = words(text)
+    return SentenceSignals(stems_of_words(found), len(found), is_boilerplate(text),
+                           is_teaser(text))
 
 
 def _cosines(passage: EvidencePassage, question: np.ndarray,

@@ -19,7 +19,7 @@ from index.manifest import MANIFEST_NAME
 from index.parts import Evidence, EvidencePassage, EvidenceSentence, Query, Ranking
 from index.question import Question, normalise_question
 from index.results import Hit
-from index.signals import QuestionTerms, asks_for, is_boilerplate, is_teaser
+from index.signals import QuestionTerms, asks_for, has_cue, is_boilerplate, is_teaser
 
 STORIES = [
     Article(title="Volcano erupts", text="The volcano erupted at dawn. Villagers fled the ash.",
@@ -113,6 +113,22 @@ def test_teasers_and_boilerplate_are_recognised() -> None:
     assert not is_teaser("She left her three other kids at home.")
     assert is_boilerplate("A post shared by Kim Kardashian (@kimkardashian)")
     assert not is_boilerplate("Kim shared a post from Tokyo.")
+
+
+@pytest.mark.parametrize(("kind", "sentence", "expected"), [
+    ("reason", "Because she left the kids at home.", True),
+    ("reason", "She wore a red dress.", False),
+    ("time", "In MARCH 2019 she moved.", True),
+    ("number", "Twenty fans waited.", True),
+    ("place", "She flew to Tokyo.", True),  # a place is written with a capital
+    ("place", "She flew to the moon.", False),
+    ("person", "She met Pete Davidson.", True),
+    ("person", "she met pete davidson.", False),
+    (None, "Because of it.", False),
+])
+def test_a_cue_for_what_the_question_asks_is_found_in_any_case(
+        kind: str | None, sentence: str, expected: bool) -> None:
+    assert has_cue(kind, sentence) is expected
 
 
 def test_a_missing_specific_word_weighs_as_much_as_it_is_rare() -> None:
