@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from index.parts import Draft, Evidence, Query
+from index.signals import passage_stems
 from index.spans import LEGACY_KIND, SentenceVectors
-from index.terms import stems
 
 FEATURES = (
     "confidence",  # the answerer's probability that its lead answers
@@ -64,7 +64,7 @@ class Judgement:
 def features(query: Query, evidence: Evidence, draft: Draft) -> np.ndarray:
     top = evidence.passages[:EVIDENCE_PASSAGES]
     terms = evidence.terms
-    passages = [stems(f"{p.hit.title} {p.hit.passage}") for p in top] or [set()]
+    passages = [passage_stems(p.hit.title, (s.text for s in p.sentences)) for p in top] or [set()]
     covering = max(passages, key=terms.coverage)
     best = max((float(p.vector @ query.vector) for p in top), default=0.0)
     return np.array([

@@ -157,10 +157,12 @@ class DenseIndex:
         self, query: np.ndarray, k: int, selector: faiss.IDSelector | None = None
     ) -> list[tuple[int, float]]:
         """(passage id, cosine) best first. With a selector, only its passages compete."""
-        if isinstance(self._index, faiss.IndexIVF):
+        if selector is None:  # the index's own nprobe
+            params = None
+        elif isinstance(self._index, faiss.IndexIVF):
             params = faiss.SearchParametersIVF(sel=selector, nprobe=self._index.nprobe)
         else:
-            params = None if selector is None else faiss.SearchParameters(sel=selector)
+            params = faiss.SearchParameters(sel=selector)
         with self._lock:
             k = min(k, self._index.ntotal)
             if k == 0:

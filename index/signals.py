@@ -7,8 +7,9 @@ import math
 import re
 from collections.abc import Callable, Iterable, Set
 from dataclasses import dataclass
+from functools import lru_cache
 
-from index.terms import content_words, stem_words
+from index.terms import content_words, stem_words, stems, stems_of_words, words
 
 # What kind of answer the question wants, by its opening words.
 _ASKS = (
@@ -76,6 +77,29 @@ def is_teaser(sentence: str) -> bool:
 
 def is_boilerplate(sentence: str) -> bool:
     return _BOILERPLATE.search(sentence.lower()) is not None
+
+
+@dataclass(frozen=True)
+class SentenceSignals:
+    """What a sentence says about itself, whatever the question: computed once per text."""
+
+    stems: frozenset[str]
+    words: int
+    boilerplate: bool
+    teaser: bool
+
+
+@lru_cache(maxsize=32_768)
+def sentence_signals(text: str) -> SentenceSignals:
+    found = words(text)
+    return SentenceSignals(stems_of_words(found), len(found), is_boilerplate(text),
+                           is_teaser(text))
+
+
+def passage_stems(title: str, sentences: Iterable[str]) -> frozenset[str]:
+    """`stems` of the title and the passage its sentences make up, from the sentences'
+    cached signals: the answerer has just read the same ones."""
+    return frozenset().union(stems(title), *(sentence_signals(s).stems for s in sentences))
 
 
 @dataclass(frozen=True)

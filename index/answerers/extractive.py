@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
 from index.parts import Draft, Evidence, EvidencePassage, Query
 from index.results import Answer, Citation, Quote
-from index.signals import asks_for, has_cue, is_boilerplate, is_teaser
+from index.signals import asks_for, has_cue, sentence_signals
 from index.spans import LEGACY_KIND, SentenceVectors
-from index.terms import stems_of_words, words
 
 FEATURES = (
     "meaning",  # cosine of the sentence's vector and the question's
@@ -123,23 +121,6 @@ def trim(text: str, limit: int = MAX_QUOTE_CHARS) -> str:
     if len(text) <= limit:
         return text
     return text[: limit - 1].rsplit(" ", 1)[0] + "…"
-
-
-@dataclass(frozen=True)
-class SentenceSignals:
-    """What a sentence says about itself, whatever the question: computed once per text."""
-
-    stems: frozenset[str]
-    words: int
-    boilerplate: bool
-    teaser: bool
-
-
-@lru_cache(maxsize=32_768)
-def sentence_signals(text: str) -> SentenceSignals:
-    found = words(text)
-    return SentenceSignals(stems_of_words(found), len(found), is_boilerplate(text),
-                           is_teaser(text))
 
 
 def _cosines(passage: EvidencePassage, question: np.ndarray,

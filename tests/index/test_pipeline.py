@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from corpus import split_sentences
 from corpus.records import Article
 from index.answerers.extractive import AnswerPolicy, ExtractiveAnswerer
 from index.config import LibraryConfig
@@ -19,7 +20,15 @@ from index.manifest import MANIFEST_NAME
 from index.parts import Evidence, EvidencePassage, EvidenceSentence, Query, Ranking
 from index.question import Question, normalise_question
 from index.results import Hit
-from index.signals import QuestionTerms, asks_for, has_cue, is_boilerplate, is_teaser
+from index.signals import (
+    QuestionTerms,
+    asks_for,
+    has_cue,
+    is_boilerplate,
+    is_teaser,
+    passage_stems,
+)
+from index.terms import stems
 
 STORIES = [
     Article(title="Volcano erupts", text="The volcano erupted at dawn. Villagers fled the ash.",
@@ -113,6 +122,13 @@ def test_teasers_and_boilerplate_are_recognised() -> None:
     assert not is_teaser("She left her three other kids at home.")
     assert is_boilerplate("A post shared by Kim Kardashian (@kimkardashian)")
     assert not is_boilerplate("Kim shared a post from Tokyo.")
+
+
+def test_a_passages_stems_are_its_titles_and_its_sentences() -> None:
+    title = "Kim Kardashian Slammed For Japan Trip"
+    text = ("Kim took North to Japan. She left Saint, Chicago and Psalm at home! "
+            "Fans called it the “WORST MOTHER AWARD”.")
+    assert passage_stems(title, split_sentences(text)) == stems(f"{title} {text}")
 
 
 @pytest.mark.parametrize(("kind", "sentence", "expected"), [
