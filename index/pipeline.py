@@ -181,16 +181,19 @@ class Pipeline:
         articles_of = known.articles_of | ranked.articles_of
         fused = self.fusion.fuse(list(rankings.values()), articles_of.get)
         candidates = fused[: DUPLICATE_SEARCH_FACTOR * k]
-        evidence_rows = self._store.evidence([pid for pid, _ in candidates], query.scopes,
-                                             self._dim)
         scores = dict(candidates)
-        if not evidence_rows:
+        # Near-copies are dropped by vector alone; only the passages kept are read whole
+        # (their text and sentences: most of a row).
+        vectors = self._store.passage_vectors(list(scores), query.scopes)
+        present = [pid for pid in scores if pid in vectors]
+        if not present:
             return Retrieved([], rankings, articles_of, query)
-        kept = drop_near_duplicates(np.vstack([row.vector for row in evidence_rows]), k)
-        passages = [
-            _evidence_passage(rank, scores[evidence_rows[row].passage.id], evidence_rows[row])
-            for rank, row in enumerate(kept, start=1)
-        ]
+        kept = drop_near_duplicates(np.vstack([vectors[pid] for pid in present]), k)
+        # A passage removed between the two reads is left out: fewer than k, never a gap.
+        evidence_rows = self._store.evidence([present[row] for row in kept], query.scopes,
+                                             self._dim)
+        passages = [_evidence_passage(rank, scores[row.passage.id], row)
+                    for rank, row in enumerate(evidence_rows, start=1)]
         if self.reranker is not None:
             passages = self.reranker.rerank(query, passages)
         return Retrieved(passages, rankings, articles_of, query)

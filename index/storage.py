@@ -18,6 +18,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 
+import numpy as np
+
 from index.parts import Retriever
 from index.records import ArticleWrite, EvidenceRow, PassageRow, StoredArticle
 from index.results import ArticleInfo, QuestionStats
@@ -62,6 +64,12 @@ class PassageSource(Protocol):
                     scopes: Sequence[str]) -> dict[int, str]:
         """Passage id -> article id, for those still existing within `scopes`: all that
         fusion needs of the candidates, without their text."""
+        ...
+
+    def passage_vectors(self, passage_ids: Sequence[int],
+                        scopes: Sequence[str]) -> dict[int, np.ndarray]:
+        """Passage id -> vector, for those still existing within `scopes`: what dropping
+        near-copies reads of every candidate, without their text and sentences."""
         ...
 
     def evidence(self, passage_ids: Sequence[int], scopes: Sequence[str],

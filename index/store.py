@@ -353,6 +353,17 @@ class Store(ThreadConnections):
         vectors = np.frombuffer(b"".join(row[1] for row in found), dtype=np.float32)
         return ids, vectors.reshape(len(found), -1)
 
+    def passage_vectors(self, passage_ids: Sequence[int],
+                        scopes: Sequence[str]) -> dict[int, np.ndarray]:
+        if not passage_ids:
+            return {}
+        # The vector follows the text in a row: its sentences' vectors (overflow pages) are
+        # not read.
+        return {passage_id: np.frombuffer(vector, dtype=np.float32)
+                for passage_id, vector in self.db.execute(
+                    f"SELECT id, vector FROM passages WHERE id IN ({_placeholders(passage_ids)}) "
+                    f"AND +scope IN ({_placeholders(scopes)})", (*passage_ids, *scopes))}
+
     def evidence(self, passage_ids: Sequence[int], scopes: Sequence[str],
                  dim: int) -> list[EvidenceRow]:
         """The passages with their vectors, in the order asked. Ones deleted meanwhile, and

@@ -35,6 +35,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import tantivy
 from filelock import FileLock, Timeout
 
@@ -496,6 +497,10 @@ class TantivyCountedPassages:
     def articles_of(self, passage_ids: Sequence[int],
                     scopes: Sequence[str]) -> dict[int, str]:
         return self._store.articles_of(passage_ids, scopes)
+
+    def passage_vectors(self, passage_ids: Sequence[int],
+                        scopes: Sequence[str]) -> dict[int, np.ndarray]:
+        return self._store.passage_vectors(passage_ids, scopes)
 
     def evidence(self, passage_ids: Sequence[int], scopes: Sequence[str],
                  dim: int) -> list[EvidenceRow]:

@@ -133,6 +133,17 @@ class PgStore:
                 (list(passage_ids), list(scopes))).fetchall()
         return dict(rows)
 
+    def passage_vectors(self, passage_ids: Sequence[int],
+                        scopes: Sequence[str]) -> dict[int, np.ndarray]:
+        if not passage_ids:
+            return {}
+        with self._database.connection() as connection:
+            rows = connection.execute(
+                "SELECT id, vector FROM passages WHERE id = ANY(%s) AND scope = ANY(%s)",
+                (list(passage_ids), list(scopes))).fetchall()
+        return {passage_id: vector.to_numpy().astype(np.float32, copy=False)
+                for passage_id, vector in rows}
+
     def evidence(self, passage_ids: Sequence[int], scopes: Sequence[str],
                  dim: int) -> list[EvidenceRow]:
         if not passage_ids:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from corpus.records import Article
@@ -115,6 +116,20 @@ def test_guild_articles_are_invisible_to_other_guilds(library: Library) -> None:
     assert frequency("basement", ("global", str(GUILD_B))) == frequency("basement",
                                                                          ("global",)) == 0
     assert frequency("ramen", ("global", str(GUILD_B))) == frequency("ramen", ("global",)) == 1
+
+
+def test_candidates_vectors_are_read_only_within_the_askers_scopes(library: Library) -> None:
+    library.add_articles([article("Secret gig", "A secret gig in a basement bar.")],
+                         guild_id=GUILD_A)
+    source, everyone = library.storage.passages, list(range(1, 1_000))
+    seen_by_a = source.passage_vectors(everyone, ("global", str(GUILD_A)))
+    seen_by_b = source.passage_vectors(everyone, ("global", str(GUILD_B)))
+    assert set(seen_by_b) < set(seen_by_a)
+    rows = source.evidence(sorted(seen_by_a), ("global", str(GUILD_A)), library.embedder.dim)
+    assert {row.passage.id for row in rows} == set(seen_by_a)
+    for row in rows:
+        np.testing.assert_array_equal(seen_by_a[row.passage.id], row.vector)
+    assert source.passage_vectors([], ("global",)) == {}
 
 
 def test_a_guild_with_few_articles_among_many_still_gets_k_results(

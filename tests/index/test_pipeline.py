@@ -4,6 +4,7 @@ validation, and the upgrade of a format-1 index. Fake embedder: structure, not m
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +66,25 @@ def test_a_retriever_is_a_part_swapped_without_editing_library(library: Library)
     assert library.search("volcano ash", k=1)[0].source == "volcano.txt"
     library.pipeline.retrievers = {"only-chef": OnlyChef(library)}
     assert [hit.source for hit in library.search("volcano ash", k=2)] == ["chef.txt"]
+
+
+def test_near_copies_are_dropped_by_vector_and_only_the_kept_passages_read_whole(
+        library: Library, monkeypatch: pytest.MonkeyPatch) -> None:
+    chef = STORIES[1]
+    library.add_articles([replace(chef, text=f"{chef.text} Delicious.", source="copy.txt")])
+    source = library.pipeline._store
+    read_whole: list[list[int]] = []
+    evidence = source.evidence
+
+    def recording(passage_ids, scopes, dim):
+        read_whole.append(list(passage_ids))
+        return evidence(passage_ids, scopes, dim)
+
+    monkeypatch.setattr(source, "evidence", recording)
+    hits = library.search("chef ramen broth noodles", k=2)
+    assert len([hit for hit in hits if hit.title == chef.title]) == 1  # the copy dropped
+    assert [hit.source for hit in hits][1] == "volcano.txt"
+    assert read_whole == [[hit.passage_id for hit in hits]]
 
 
 def evidence_of(question: str, sentences: list[tuple[str, list[float]]],
