@@ -23,7 +23,17 @@ import numpy as np
 # threads, and FAISS's own threads inside each one-question search oversubscribe the two
 # cores and spin-wait. Measured on the celebrity benchmark under load: 16-18 → 6.6-7.4 ms
 # of CPU per `Library.ask`, wall p50 halved (benchmarks/README.md, "FAISS threads").
-faiss.omp_set_num_threads(1)
+# OpenMP keeps the count per calling thread, so every thread that searches sets it
+# (`_one_openmp_thread`): set once at import, it held only for the importing thread, and a
+# flat index searched on a worker thread still took two (BBC, 8k passages: 2.4 ms of CPU
+# a search for 1.2 ms of wall time; 1.2 ms on one thread).
+_openmp_set = threading.local()
+
+
+def _one_openmp_thread() -> None:
+    if not getattr(_openmp_set, "done", False):
+        faiss.omp_set_num_threads(1)
+        _openmp_set.done = True
 
 IVF_THRESHOLD = 20_000
 COMPACT_THRESHOLD = 300_000
@@ -157,6 +167,7 @@ class DenseIndex:
         self, query: np.ndarray, k: int, selector: faiss.IDSelector | None = None
     ) -> list[tuple[int, float]]:
         """(passage id, cosine) best first. With a selector, only its passages compete."""
+        _one_openmp_thread()
         if selector is None:  # the index's own nprobe
             params = None
         elif isinstance(self._index, faiss.IndexIVF):

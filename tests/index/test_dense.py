@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import faiss
 import numpy as np
 
@@ -25,10 +27,21 @@ def test_search_returns_the_exact_nearest_passage_ids() -> None:
                        atol=1e-5)
 
 
-def test_searches_use_one_openmp_thread_each() -> None:
-    # Questions run side by side on worker threads; FAISS threads inside each search
-    # oversubscribed the cores (2-3x the CPU per question under load).
-    assert faiss.omp_get_max_threads() == 1
+def test_searches_use_one_openmp_thread_each_on_any_thread() -> None:
+    """Questions run side by side on worker threads; FAISS threads inside each search
+    oversubscribed the cores (2-3x the CPU per question under load). OpenMP keeps the count
+    per thread: a thread that never set it has one per core."""
+    index = DenseIndex.from_vectors(np.arange(50, dtype=np.int64), _unit(50, 8, seed=3), 8)
+    seen: list[int] = []
+
+    def search_then_count() -> None:
+        index.search(_unit(1, 8, seed=4)[0], 3)
+        seen.append(faiss.omp_get_max_threads())
+
+    worker = threading.Thread(target=search_then_count)
+    worker.start()
+    worker.join()
+    assert seen == [1]
 
 
 def _clustered(rows: int, dim: int, seed: int) -> np.ndarray:
