@@ -35,6 +35,9 @@ def _one_openmp_thread() -> None:
         faiss.omp_set_num_threads(1)
         _openmp_set.done = True
 
+
+_one_openmp_thread()  # the importing thread's builds too, as before
+
 IVF_THRESHOLD = 20_000
 COMPACT_THRESHOLD = 300_000
 # Lists a compact (large) index probes: at a million passages 32 of 4,000 lists find 98.8%
