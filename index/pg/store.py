@@ -123,26 +123,24 @@ class PgStore:
                 (list(passage_ids), list(scopes))).fetchall()
         return {row[0]: PassageRow(*row) for row in rows}
 
+    def _visible_passages(self, column: str, passage_ids: Sequence[int],
+                          scopes: Sequence[str]) -> list[tuple]:
+        """(id, column) of those of the passages that still exist within `scopes`."""
+        if not passage_ids:
+            return []
+        with self._database.connection() as connection:
+            return connection.execute(
+                f"SELECT id, {column} FROM passages WHERE id = ANY(%s) AND scope = ANY(%s)",
+                (list(passage_ids), list(scopes))).fetchall()
+
     def articles_of(self, passage_ids: Sequence[int],
                     scopes: Sequence[str]) -> dict[int, str]:
-        if not passage_ids:
-            return {}
-        with self._database.connection() as connection:
-            rows = connection.execute(
-                "SELECT id, article_id FROM passages WHERE id = ANY(%s) AND scope = ANY(%s)",
-                (list(passage_ids), list(scopes))).fetchall()
-        return dict(rows)
+        return dict(self._visible_passages("article_id", passage_ids, scopes))
 
     def passage_vectors(self, passage_ids: Sequence[int],
                         scopes: Sequence[str]) -> dict[int, np.ndarray]:
-        if not passage_ids:
-            return {}
-        with self._database.connection() as connection:
-            rows = connection.execute(
-                "SELECT id, vector FROM passages WHERE id = ANY(%s) AND scope = ANY(%s)",
-                (list(passage_ids), list(scopes))).fetchall()
         return {passage_id: vector.to_numpy().astype(np.float32, copy=False)
-                for passage_id, vector in rows}
+                for passage_id, vector in self._visible_passages("vector", passage_ids, scopes)}
 
     def evidence(self, passage_ids: Sequence[int], scopes: Sequence[str],
                  dim: int) -> list[EvidenceRow]:
