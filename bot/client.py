@@ -50,7 +50,6 @@ def settle_gc() -> None:
     gc.set_threshold(max(young, GC_YOUNG_THRESHOLD), middle, old)
 
 
-
 def default_intents() -> discord.Intents:
     """No privileged intents: a message that mentions the bot carries its content anyway."""
     return discord.Intents(guilds=True, guild_messages=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 
 import discord
 from discord import app_commands
@@ -54,17 +55,19 @@ class AskCog(commands.Cog):
             answer_question, self.services.library, question, guild_id=guild_id, user_id=user_id
         )
 
-    def _remember(self, message_id: int, result: AnsweredQuestion, *,
-                  guild_id: int | None, channel_id: int | None) -> None:
-        """So that a reply to the answer is read as a follow-up of its question (saved in
-        batches, bot/answers.py)."""
-        self.services.answers.remember(
-            message_id,
-            question=result.question,
-            question_id=result.question_id,
-            guild_id=guild_id,
-            channel_id=channel_id,
-        )
+    async def _send_answer(self, send: Awaitable[discord.Message | None],
+                           result: AnsweredQuestion, *, guild_id: int | None,
+                           channel_id: int | None, remember: bool = True) -> None:
+        """Send, then remember the answer so that a reply to it is read as a follow-up of
+        its question (saved in batches, bot/answers.py). Inside `sending()`: Discord shows
+        the message before `send` returns here, and a reply can arrive first."""
+        answers = self.services.answers
+        async with answers.sending():
+            message = await send
+            if remember and message is not None:
+                answers.remember(message.id, question=result.question,
+                                 question_id=result.question_id, guild_id=guild_id,
+                                 channel_id=channel_id)
 
     @app_commands.command(
         name="ask", description="Ask about celebrities in the news; I answer from my articles."
@@ -86,13 +89,11 @@ class AskCog(commands.Cog):
                                          within_ms=self.services.settings.answer_within_ms)
         result = await answering
         embed = answer_embed(result.answer, asked=asked, footer=None if private else FOLLOW_UP_HINT)
-        async with self.services.answers.sending():
-            message = await send_result(interaction, deferred=deferred, embed=embed,
-                                        view=feedback_view(result.question_id),
-                                        ephemeral=private)
-            if not private and message is not None:
-                self._remember(message.id, result, guild_id=interaction.guild_id,
-                               channel_id=interaction.channel_id)
+        await self._send_answer(
+            send_result(interaction, deferred=deferred, embed=embed,
+                        view=feedback_view(result.question_id), ephemeral=private),
+            result, guild_id=interaction.guild_id, channel_id=interaction.channel_id,
+            remember=not private)
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
@@ -126,15 +127,14 @@ class AskCog(commands.Cog):
                 user_id=message.author.id,
                 previous=context.question if context else None,
             )
-            async with self.services.answers.sending():
-                reply = await message.channel.send(
+            await self._send_answer(
+                message.channel.send(
                     embed=answer_embed(result.answer, asked=asked, footer=FOLLOW_UP_HINT),
                     view=feedback_view(result.question_id),
                     reference=message.to_reference(fail_if_not_exists=False),
                     mention_author=False,
-                )
-                self._remember(reply.id, result, guild_id=message.guild.id,
-                               channel_id=message.channel.id)
+                ),
+                result, guild_id=message.guild.id, channel_id=message.channel.id)
         except Exception as error:
             await self._reply_error(message, error)
 
