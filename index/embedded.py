@@ -24,6 +24,7 @@ from filelock import FileLock
 
 from corpus import split_sentences
 from index.config import DEFAULT_KEYWORD_ENGINE
+from index.embedded_passages import EmbeddedPassages
 from index.embedder import Embedder, backend_of
 from index.errors import IndexMissingError
 from index.manifest import FORMAT_VERSION, MANIFEST_NAME, Manifest
@@ -33,12 +34,7 @@ from index.retrievers import DenseRetriever, KeywordRetriever
 from index.spans import LEGACY_KIND, SentenceVectors, kind_for_new_index
 from index.storage import PassageSource, StorageInfo
 from index.store import Store
-from index.tantivy_keyword import (
-    KeywordDoc,
-    TantivyCountedPassages,
-    TantivyKeywordRetriever,
-    TantivyKeywords,
-)
+from index.tantivy_keyword import KeywordDoc, TantivyKeywordRetriever, TantivyKeywords
 from index.vectors import FaissVectors
 
 STORE_NAME = "store.sqlite"
@@ -66,8 +62,7 @@ class EmbeddedStorage:
         # None: FTS5 answers keyword searches (and always holds the rows tantivy copies).
         self._keywords = (TantivyKeywords.load(folder, store, self._process_lock)
                           if keyword_engine == "tantivy" else None)
-        self.passages: PassageSource = (
-            store if self._keywords is None else TantivyCountedPassages(store, self._keywords))
+        self.passages: PassageSource = EmbeddedPassages(store, vectors, self._keywords)
 
     @property
     def sentence_vectors(self) -> SentenceVectors:

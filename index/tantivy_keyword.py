@@ -35,13 +35,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import tantivy
 from filelock import FileLock, Timeout
 
 from index.parts import Query, Ranking
-from index.records import EvidenceRow, PassageRow
-from index.storage import Table
 from index.store import Store
 from index.terms import content_words
 from index.visible import visible_top
@@ -476,42 +473,6 @@ class TantivyKeywords:
             marks = ",".join("?" * len(chunk))
             yield from (KeywordDoc(*row) for row in self._store.db.execute(
                 f"{self._ROWS} WHERE f.rowid IN ({marks})", chunk))
-
-
-class TantivyCountedPassages:
-    """The store as the answering pipeline reads it, with word counts from tantivy: FTS5
-    counts a common name's passages one by one ("kim" at 100k passages: the costliest
-    read of a question whose words are not cached yet)."""
-
-    def __init__(self, store: Store, keywords: TantivyKeywords) -> None:
-        self._store = store
-        self._keywords = keywords
-
-    def generation(self) -> int:
-        return self._store.generation()
-
-    def passages(self, passage_ids: Sequence[int],
-                 scopes: Sequence[str]) -> dict[int, PassageRow]:
-        return self._store.passages(passage_ids, scopes)
-
-    def articles_of(self, passage_ids: Sequence[int],
-                    scopes: Sequence[str]) -> dict[int, str]:
-        return self._store.articles_of(passage_ids, scopes)
-
-    def passage_vectors(self, passage_ids: Sequence[int],
-                        scopes: Sequence[str]) -> dict[int, np.ndarray]:
-        return self._store.passage_vectors(passage_ids, scopes)
-
-    def evidence(self, passage_ids: Sequence[int], scopes: Sequence[str],
-                 dim: int) -> list[EvidenceRow]:
-        return self._store.evidence(passage_ids, scopes, dim)
-
-    def document_frequency(self, word: str, scopes: Sequence[str]) -> int:
-        counted = self._keywords.document_frequency(word, scopes)
-        return self._store.document_frequency(word, scopes) if counted is None else counted
-
-    def count(self, table: Table, scopes: Sequence[str]) -> int:
-        return self._store.count(table, scopes)
 
 
 class TantivyKeywordRetriever:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -153,6 +154,10 @@ class FaissVectors:
                         DenseIndex.selector(self._store.passage_ids_in(scopes)) if outside
                         else None)
         return snapshot.selectors[scopes]
+
+    def passage_vectors(self, passage_ids: Sequence[int]) -> dict[int, np.ndarray]:
+        """Those of the passages this snapshot holds, whatever their scope."""
+        return self._snapshot.dense.vectors(passage_ids)
 
     def search(self, vector: np.ndarray, k: int, scopes: tuple[str, ...]) -> Ranking:
         snapshot = self._snapshot  # one consistent view, even if a writer swaps it now

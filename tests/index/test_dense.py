@@ -69,6 +69,8 @@ def test_a_large_library_keeps_float16_codes_and_finds_what_exact_search_finds(
     ids = np.arange(10_000, 13_000, dtype=np.int64)
     index = DenseIndex.from_vectors(ids, vectors, 32)
     assert index.kind == f"IVF{int(4 * np.sqrt(3000))},SQfp16(IP)" and index.size == 3000
+    # Its centroids too: a search scans all of them first.
+    assert isinstance(faiss.downcast_index(index._index.quantizer), faiss.IndexScalarQuantizer)
     queries = _clustered(30, 32, seed=4)
     assert _overlap_with_exact(index, ids, vectors, queries) >= 0.9
     query = queries[0]
@@ -78,6 +80,7 @@ def test_a_large_library_keeps_float16_codes_and_finds_what_exact_search_finds(
     index.write(tmp_path / "dense.faiss")
     again = DenseIndex.read(tmp_path / "dense.faiss")
     assert again.kind == index.kind and again.search(query, 5) == index.search(query, 5)
+    assert isinstance(faiss.downcast_index(again._index.quantizer), faiss.IndexScalarQuantizer)
     again.remove([best_id])
     assert best_id not in {passage_id for passage_id, _ in again.search(query, 10)}
     allowed = ids[1::2]
@@ -98,3 +101,50 @@ def test_the_lists_are_learnt_from_a_sample_spread_over_the_whole_library() -> N
     assert len(sample) == 100 and sample.dtype == np.float32 and sample.flags.c_contiguous
     assert sample[0, 0] == 0 and sample[-1, 0] == 999  # the newest articles too
     assert len(_training_sample(vectors[:50], 100)) == 50  # small: every vector
+
+
+def _held_vectors_match(index: DenseIndex, ids: np.ndarray, vectors: np.ndarray,
+                        atol: float) -> None:
+    wanted = [int(ids[3]), int(ids[0]), int(ids[7])]
+    held = index.vectors(wanted)
+    assert list(held) == wanted
+    for passage_id, vector in held.items():
+        np.testing.assert_allclose(vector, vectors[ids.tolist().index(passage_id)], atol=atol)
+
+
+def test_each_kind_of_index_gives_back_the_vectors_it_holds_by_passage_id(
+        monkeypatch, tmp_path) -> None:
+    """Dropping near-copies reads the candidates' vectors from the index (in memory), not
+    from the store's wide rows; fp16 codes come back decoded."""
+    vectors = _clustered(3000, 32, seed=6)
+    ids = np.arange(5_000, 8_000, dtype=np.int64)
+    flat = DenseIndex.from_vectors(ids[:400], vectors[:400], 32)
+    _held_vectors_match(flat, ids, vectors, atol=0)
+    monkeypatch.setattr("index.dense.IVF_THRESHOLD", 500)
+    _held_vectors_match(DenseIndex.from_vectors(ids[:1000], vectors[:1000], 32),
+                        ids, vectors, atol=0)
+    monkeypatch.setattr("index.dense.COMPACT_THRESHOLD", 2000)
+    compact = DenseIndex.from_vectors(ids, vectors, 32)
+    _held_vectors_match(compact, ids, vectors, atol=2e-3)
+
+    compact.write(tmp_path / "dense.faiss")
+    again = DenseIndex.read(tmp_path / "dense.faiss")
+    _held_vectors_match(again, ids, vectors, atol=2e-3)
+    again.remove([int(ids[0])])
+    again.add(np.array([9_999], dtype=np.int64), vectors[:1])
+    found = again.vectors([int(ids[3]), int(ids[0]), 9_999, 123])  # removed, added, never
+    assert list(found) == [int(ids[3]), 9_999]
+    np.testing.assert_allclose(found[9_999], vectors[0], atol=2e-3)
+
+
+def test_an_inverted_file_written_without_its_id_map_gets_one_when_read(
+        monkeypatch, tmp_path) -> None:
+    """Files written before the map was kept are read as they are and mapped on opening."""
+    monkeypatch.setattr("index.dense.IVF_THRESHOLD", 500)
+    vectors = _clustered(1000, 32, seed=7)
+    ids = np.arange(20, 1020, dtype=np.int64)
+    old = faiss.IndexIVFFlat(faiss.IndexFlatIP(32), 32, 16, faiss.METRIC_INNER_PRODUCT)
+    old.train(vectors)
+    old.add_with_ids(vectors, ids)
+    faiss.write_index(old, str(tmp_path / "dense.faiss"))
+    _held_vectors_match(DenseIndex.read(tmp_path / "dense.faiss"), ids, vectors, atol=0)
