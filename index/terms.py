@@ -56,16 +56,22 @@ def words(text: str) -> list[str]:
 
 def content_words(text: str) -> list[str]:
     """Distinct non-stopwords, in order of first appearance."""
-    return distinct_content(words(text))
+    return list(dict.fromkeys(word for word in words(text) if word not in STOPWORDS))
 
 
-def distinct_content(found: list[str]) -> list[str]:
-    """`content_words` of what `words` found."""
-    return list(dict.fromkeys(word for word in found if word not in STOPWORDS))
+# Words repeat across sentences far more than sentences repeat across questions: a word's
+# stem is looked up, not recomputed, for every new sentence a question reads (the cold
+# half of `Library.ask`'s answering: 26 -> ~4 us a sentence).
+STEM_CACHE_WORDS = 131_072
+
+
+@lru_cache(maxsize=STEM_CACHE_WORDS)
+def stem(word: str) -> str:
+    return _stemmer().stemWord(word)
 
 
 def stem_words(words: list[str] | tuple[str, ...]) -> list[str]:
-    return _stemmer().stemWords(list(words))
+    return [stem(word) for word in words]
 
 
 # Answering stems the same passages and sentences again and again (popular articles, every
@@ -80,7 +86,7 @@ def stems(text: str) -> frozenset[str]:
 
 def stems_of_words(found: list[str]) -> frozenset[str]:
     """`stems` of what `words` found."""
-    return frozenset(stem_words(distinct_content(found)))
+    return frozenset(map(stem, set(found) - STOPWORDS))
 
 
 def fts_phrase(word: str) -> str:
