@@ -13,7 +13,8 @@ vectors: the answerer reads each sentence's meaning from its passage's vector (a
 passages stored before sentence vectors), so the answer step costs a little less than on a
 real index. Texts and vectors are unrelated (synthetic), so only timings and memory mean
 anything here. Each engine is timed in a fresh process: the question floor (embedding
-alone), then `Library.ask` over the celebrity questions; peak RSS (VmHWM) of that process.
+alone) and `Library.ask` over the celebrity questions, taking turns 20 questions at a time
+(speed.timed_side_by_side); peak RSS (VmHWM) of that process.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from speed import (
     max_rss_mb,
     million_vectors,
     recycle_pool,
-    timed_runs,
+    timed_side_by_side,
 )
 
 from index.config import KEYWORD_ENGINES, LibraryConfig
@@ -90,8 +91,9 @@ def measure(engine: str) -> dict:
     embedder = make_backend(BACKEND)
     library = Library.open(FOLDER, embedder, config=LibraryConfig(keyword_engine=engine))
     questions = [q.text for q in load_questions()]
-    floor = timed_runs(lambda text: embedder.encode([text]), questions)
-    asks = timed_runs(lambda text: library.ask(text), questions)
+    timed = timed_side_by_side({"floor": lambda text: embedder.encode([text]),
+                                "ask": lambda text: library.ask(text)}, questions)
+    floor, asks = timed["floor"], timed["ask"]
     kind = library.info().faiss_type
     library.close()
     return {"engine": engine, "index": kind, "floor_p50": floor.p50, "floor_p99": floor.p99,
