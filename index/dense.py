@@ -1,11 +1,13 @@
 """dense.faiss: inner-product search over unit vectors, ids are passage ids.
 
-Exact search (IndexFlatIP) up to IVF_THRESHOLD passages; above it an inverted file
-(IndexIVFFlat), which scans a few percent of the vectors: at 100k passages a flat search
-costs ~12 ms on two cores, more than embedding the question (~5 ms). From COMPACT_THRESHOLD
-passages the inverted file keeps its vectors as float16 (IndexIVFScalarQuantizer, fp16):
-float32 codes alone would take 1.5 GB at a million passages (benchmarks/README.md, "1M
-passages": fp16 codes keep recall@10 at 0.992 in 1.0 GB of serving memory).
+Exact search (IndexFlatIP) up to IVF_THRESHOLD passages; above it an inverted file, which
+scans a few percent of the vectors: at 100k passages a flat search costs ~12 ms on two
+cores, more than embedding the question (~5 ms). The inverted file keeps its vectors and
+its centroids as float16 (IndexIVFScalarQuantizer, fp16): a search reads half the memory,
+most of it a cache miss after the question's embedding (100k passages: 1.2 → 0.85 ms a
+search, recall@10 0.9730 → 0.9724), and float32 codes alone would take 1.5 GB at a million
+passages (benchmarks/README.md, "1M passages": fp16 codes keep recall@10 at 0.992 in 1.0 GB
+of serving memory). Files written as IndexIVFFlat before are read and searched as they are.
 """
 
 from __future__ import annotations
@@ -40,11 +42,12 @@ def _one_openmp_thread() -> None:
 _one_openmp_thread()  # the importing thread's builds too, as before
 
 IVF_THRESHOLD = 20_000
-COMPACT_THRESHOLD = 300_000
-# Lists a compact (large) index probes: at a million passages 32 of 4,000 lists find 98.8%
-# of exact search's top 10 in 1.9 ms (benchmarks/dense_million.py); ~3% of the lists (125)
-# cost ~5 ms for 0.999 (speed.py's 1M tier).
-COMPACT_NPROBE = 32
+# Lists a search probes: ~3% of them (recall close to exact search on clustered text
+# embeddings) up to LARGE_THRESHOLD passages, then LARGE_NPROBE: at a million passages 32 of
+# 4,000 lists find 98.8% of exact search's top 10 in 1.9 ms (benchmarks/dense_million.py);
+# 3% (125) cost ~5 ms for 0.999 (speed.py's 1M tier).
+LARGE_THRESHOLD = 300_000
+LARGE_NPROBE = 32
 # k-means learns the lists from at most this many vectors per list: FAISS's default (256)
 # is every vector of a million-passage library, ~4x the training time for centroids that
 # differ little.
@@ -89,22 +92,15 @@ class DenseIndex:
             dense = cls(faiss.IndexIDMap2(faiss.IndexFlatIP(dim)))
         else:
             lists = _ivf_lists(size)
-            if size >= COMPACT_THRESHOLD:
-                # The centroids in float16 too: a search first scans all of them (4,000
-                # at a million passages, 6 MB as float32, most of it a cache miss after
-                # the question's embedding): dense search in `Library.ask` −0.2 to −0.5
-                # ms, recall@10 0.9882 → 0.9879 (benchmarks/README.md, stop 12).
-                index = faiss.IndexIVFScalarQuantizer(
-                    faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_fp16,
-                                               faiss.METRIC_INNER_PRODUCT),
-                    dim, lists, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)
-                index.nprobe = COMPACT_NPROBE
-            else:
-                index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, lists,
-                                           faiss.METRIC_INNER_PRODUCT)
-                # ~3% of the lists: recall close to exact search on clustered text embeddings.
-                index.nprobe = max(8, lists // 32)
-            # k-means on float32 vectors whatever the quantizer keeps of the centroids.
+            index = faiss.IndexIVFScalarQuantizer(
+                faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_fp16,
+                                           faiss.METRIC_INNER_PRODUCT),
+                dim, lists, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)
+            index.nprobe = LARGE_NPROBE if size >= LARGE_THRESHOLD else max(8, lists // 32)
+            # k-means on float32 vectors, whatever the quantizer keeps of the centroids;
+            # adding assigns against float16 centroids without BLAS: ~4x the time of
+            # float32 ones (a million passages: minutes more to build; a new passage
+            # ~0.2 ms beside the ~10 ms of embedding it).
             learner = faiss.IndexFlatIP(dim)
             index.clustering_index = learner
             index.train(_training_sample(vectors, lists * TRAINING_PER_LIST))

@@ -61,14 +61,15 @@ def _overlap_with_exact(index: DenseIndex, ids: np.ndarray, vectors: np.ndarray,
     return shared / (k * len(queries))
 
 
-def test_a_large_library_keeps_float16_codes_and_finds_what_exact_search_finds(
+def test_an_inverted_file_keeps_float16_codes_and_finds_what_exact_search_finds(
         monkeypatch, tmp_path) -> None:
     monkeypatch.setattr("index.dense.IVF_THRESHOLD", 500)
-    monkeypatch.setattr("index.dense.COMPACT_THRESHOLD", 2000)
+    monkeypatch.setattr("index.dense.LARGE_THRESHOLD", 2000)
     vectors = _clustered(3000, 32, seed=3)
     ids = np.arange(10_000, 13_000, dtype=np.int64)
     index = DenseIndex.from_vectors(ids, vectors, 32)
     assert index.kind == f"IVF{int(4 * np.sqrt(3000))},SQfp16(IP)" and index.size == 3000
+    assert index._index.nprobe == 32  # large: a fixed number of lists
     # Its centroids too: a search scans all of them first.
     assert isinstance(faiss.downcast_index(index._index.quantizer), faiss.IndexScalarQuantizer)
     queries = _clustered(30, 32, seed=4)
@@ -88,11 +89,12 @@ def test_a_large_library_keeps_float16_codes_and_finds_what_exact_search_finds(
     assert only_odd and {passage_id for passage_id, _ in only_odd} <= set(allowed.tolist())
 
 
-def test_a_mid_sized_library_keeps_float32_codes(monkeypatch) -> None:
+def test_a_mid_sized_library_probes_a_share_of_its_lists(monkeypatch) -> None:
     monkeypatch.setattr("index.dense.IVF_THRESHOLD", 500)
     vectors = _clustered(1000, 32, seed=5)
     index = DenseIndex.from_vectors(np.arange(1000, dtype=np.int64), vectors, 32)
-    assert index.kind == f"IVF{int(4 * np.sqrt(1000))},Flat(IP)"
+    lists = int(4 * np.sqrt(1000))
+    assert index.kind == f"IVF{lists},SQfp16(IP)" and index._index.nprobe == max(8, lists // 32)
 
 
 def test_the_lists_are_learnt_from_a_sample_spread_over_the_whole_library() -> None:
@@ -121,13 +123,10 @@ def test_each_kind_of_index_gives_back_the_vectors_it_holds_by_passage_id(
     flat = DenseIndex.from_vectors(ids[:400], vectors[:400], 32)
     _held_vectors_match(flat, ids, vectors, atol=0)
     monkeypatch.setattr("index.dense.IVF_THRESHOLD", 500)
-    _held_vectors_match(DenseIndex.from_vectors(ids[:1000], vectors[:1000], 32),
-                        ids, vectors, atol=0)
-    monkeypatch.setattr("index.dense.COMPACT_THRESHOLD", 2000)
-    compact = DenseIndex.from_vectors(ids, vectors, 32)
-    _held_vectors_match(compact, ids, vectors, atol=2e-3)
+    inverted = DenseIndex.from_vectors(ids, vectors, 32)
+    _held_vectors_match(inverted, ids, vectors, atol=2e-3)
 
-    compact.write(tmp_path / "dense.faiss")
+    inverted.write(tmp_path / "dense.faiss")
     again = DenseIndex.read(tmp_path / "dense.faiss")
     _held_vectors_match(again, ids, vectors, atol=2e-3)
     again.remove([int(ids[0])])
@@ -137,14 +136,16 @@ def test_each_kind_of_index_gives_back_the_vectors_it_holds_by_passage_id(
     np.testing.assert_allclose(found[9_999], vectors[0], atol=2e-3)
 
 
-def test_an_inverted_file_written_without_its_id_map_gets_one_when_read(
-        monkeypatch, tmp_path) -> None:
-    """Files written before the map was kept are read as they are and mapped on opening."""
-    monkeypatch.setattr("index.dense.IVF_THRESHOLD", 500)
+def test_an_inverted_file_written_before_is_read_searched_and_mapped_as_it_is(
+        tmp_path) -> None:
+    """Float32 codes and no id map: files written before stop 12 keep working."""
     vectors = _clustered(1000, 32, seed=7)
     ids = np.arange(20, 1020, dtype=np.int64)
     old = faiss.IndexIVFFlat(faiss.IndexFlatIP(32), 32, 16, faiss.METRIC_INNER_PRODUCT)
     old.train(vectors)
     old.add_with_ids(vectors, ids)
     faiss.write_index(old, str(tmp_path / "dense.faiss"))
-    _held_vectors_match(DenseIndex.read(tmp_path / "dense.faiss"), ids, vectors, atol=0)
+    read = DenseIndex.read(tmp_path / "dense.faiss")
+    assert read.kind == "IVF16,Flat(IP)"
+    assert read.search(vectors[5], 1)[0][0] == ids[5]
+    _held_vectors_match(read, ids, vectors, atol=0)
