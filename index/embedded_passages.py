@@ -6,7 +6,7 @@ SQLite, with two reads served from faster copies kept beside it.
   words are not cached yet).
 - Candidates' vectors from FAISS, in memory: the store keeps them in its wide rows, a disk
   read each when the page cache is cold (a million passages: 4.7 ms for a question's 12
-  candidates, against ~0.1 ms from FAISS).
+  candidates, against ~0.3 ms from FAISS).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from index.terms import content_words, fts_any, stems
+from index.terms import _stemmer, content_words, fts_any, stems
 
 
 def test_stopwords_and_repeats_are_dropped_and_terms_quoted() -> None:
@@ -30,3 +30,11 @@ def test_stems_are_cached_and_immutable() -> None:
     assert first is stems("Kim Kardashian was criticized for the trip")
     assert isinstance(first, frozenset)
     assert {"kim", "kardashian", "critic", "trip"} <= first
+
+
+def test_words_are_stemmed_by_the_c_stemmer_pyproject_declares() -> None:
+    """snowballstemmer falls back to pure Python when PyStemmer is missing, with the same
+    stems, ~50x slower a new word: a question's first answer took ~2-3 ms more
+    (benchmarks/README.md, stop 12). The benchmarks' venv had lost it unnoticed (`make`
+    reinstalls only when pyproject.toml is newer than the venv's stamp)."""
+    assert type(_stemmer()).__module__ == "Stemmer"
