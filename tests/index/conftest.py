@@ -1,14 +1,19 @@
 """`library_backend`: the same tests against each storage backend (index/storage.py);
+`built_library`: a library holding given articles (fake embedder, fresh folder);
 `corpus_dir`: a small corpus folder for the command line's tests."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
+from corpus.records import Article
 from index.config import LibraryConfig
+from index.embedder import FakeEmbedder
+from index.library import Library
 from tests.index.backends import Backend
 
 
@@ -18,6 +23,24 @@ def library_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
         url = request.getfixturevalue("postgres_url")
         return Backend("postgres", tmp_path / "index", LibraryConfig(database_url=url))
     return Backend("embedded", tmp_path / "index", LibraryConfig())
+
+
+@pytest.fixture
+def built_library(tmp_path: Path,
+                  fake_embedder: FakeEmbedder) -> Iterator[Callable[[Sequence[Article]], Library]]:
+    """`built_library(articles)`: a library on a fresh folder holding them, closed after
+    the test."""
+    opened: list[Library] = []
+
+    def build(articles: Sequence[Article]) -> Library:
+        library = Library.open(tmp_path / "index", fake_embedder, create=True)
+        opened.append(library)
+        library.build(list(articles))
+        return library
+
+    yield build
+    for library in opened:
+        library.close()
 
 
 @pytest.fixture

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from corpus.records import Article
-from index.embedder import FakeEmbedder
 from index.library import Library
 
 STORIES = [
@@ -20,11 +17,8 @@ STORIES = [
 
 
 @pytest.fixture
-def library(tmp_path: Path, fake_embedder: FakeEmbedder) -> Library:
-    opened = Library.open(tmp_path / "index", fake_embedder, create=True)
-    opened.build(STORIES)
-    yield opened
-    opened.close()
+def library(built_library) -> Library:
+    return built_library(STORIES)
 
 
 def test_candidates_vectors_come_from_faiss_not_the_stores_rows(

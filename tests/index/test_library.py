@@ -33,11 +33,8 @@ STORIES = [
 
 
 @pytest.fixture
-def library(tmp_path: Path, fake_embedder: FakeEmbedder) -> Library:
-    opened = Library.open(tmp_path / "index", fake_embedder, create=True)
-    opened.build(STORIES)
-    yield opened
-    opened.close()
+def library(built_library) -> Library:
+    return built_library(STORIES)
 
 
 def sources(hits) -> list[str]:
