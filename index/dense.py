@@ -97,7 +97,8 @@ class DenseIndex:
                                            faiss.METRIC_INNER_PRODUCT),
                 dim, lists, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)
             index.nprobe = LARGE_NPROBE if size >= LARGE_THRESHOLD else max(8, lists // 32)
-            # k-means on float32 vectors, whatever the quantizer keeps of the centroids;
+            # k-means on float32 vectors, whatever the quantizer keeps of the centroids
+            # (`learner` is held here while training: FAISS keeps only a pointer to it);
             # adding assigns against float16 centroids without BLAS: ~4x the time of
             # float32 ones (a million passages: minutes more to build; a new passage
             # ~0.2 ms beside the ~10 ms of embedding it).
