@@ -6,6 +6,7 @@ import threading
 
 import faiss
 import numpy as np
+import pytest
 
 from index.dense import DenseIndex, _training_sample
 
@@ -95,6 +96,50 @@ def test_a_mid_sized_library_probes_a_share_of_its_lists(monkeypatch) -> None:
     index = DenseIndex.from_vectors(np.arange(1000, dtype=np.int64), vectors, 32)
     lists = int(4 * np.sqrt(1000))
     assert index.kind == f"IVF{lists},SQfp16(IP)" and index._index.nprobe == max(8, lists // 32)
+
+
+def _list_members(index: DenseIndex) -> dict[int, int]:
+    """Passage id -> the inverted list holding it."""
+    lists = index._index.invlists
+    return {int(passage_id): number for number in range(index._index.nlist)
+            for passage_id in faiss.rev_swig_ptr(lists.get_ids(number),
+                                                 lists.list_size(number))}
+
+
+def test_each_vector_joins_the_list_of_its_nearest_centroid(monkeypatch, tmp_path) -> None:
+    """Adds find lists through a float32 copy of the centroids (BLAS), not the float16
+    quantizer: the same lists, whether built, added to later, or read from a file."""
+    monkeypatch.setattr("index.dense.IVF_THRESHOLD", 500)
+    vectors = _clustered(2000, 32, seed=8)
+    index = DenseIndex.from_vectors(np.arange(1500, dtype=np.int64), vectors[:1500], 32)
+    index.write(tmp_path / "dense.faiss")
+    again = DenseIndex.read(tmp_path / "dense.faiss")
+    again.add(np.arange(1500, 2000, dtype=np.int64), vectors[1500:])
+    members = _list_members(again)
+    assert len(members) == 2000
+    _, nearest = again._index.quantizer.search(vectors, 1)  # the float16 centroids
+    agreeing = sum(members[row] == nearest[row, 0] for row in range(2000))
+    assert agreeing >= 0.999 * 2000  # a near-tie may round either way
+    assert again.vectors([1999])[1999] == pytest.approx(vectors[1999], abs=5e-3)
+    assert not again._index.by_residual  # codes of the vectors, trained without the float16 lists
+
+
+def test_a_file_with_residual_codes_takes_new_passages_too(tmp_path) -> None:
+    """Files written before keep float16 codes of each vector's distance to its centroid:
+    a passage added now is coded the same way."""
+    vectors = _clustered(1200, 32, seed=9)
+    quantizer = faiss.IndexScalarQuantizer(32, faiss.ScalarQuantizer.QT_fp16,
+                                           faiss.METRIC_INNER_PRODUCT)
+    written = faiss.IndexIVFScalarQuantizer(quantizer, 32, 16, faiss.ScalarQuantizer.QT_fp16,
+                                            faiss.METRIC_INNER_PRODUCT)
+    written.train(vectors[:1000])
+    written.add_with_ids(vectors[:1000], np.arange(1000, dtype=np.int64))
+    faiss.write_index(written, str(tmp_path / "dense.faiss"))
+    index = DenseIndex.read(tmp_path / "dense.faiss")
+    assert index._index.by_residual
+    index.add(np.arange(1000, 1200, dtype=np.int64), vectors[1000:])
+    assert index.vectors([1100])[1100] == pytest.approx(vectors[1100], abs=5e-3)
+    assert index.search(vectors[1100], 1)[0][0] == 1100
 
 
 def test_the_lists_are_learnt_from_a_sample_spread_over_the_whole_library() -> None:
