@@ -64,7 +64,8 @@ class Judgement:
 def features(query: Query, evidence: Evidence, draft: Draft) -> np.ndarray:
     top = evidence.passages[:EVIDENCE_PASSAGES]
     terms = evidence.terms
-    passages = [passage_stems(p.hit.title, (s.text for s in p.sentences)) for p in top] or [set()]
+    passages = [passage_stems(p.hit.title, (s.signals for s in p.sentences))
+                for p in top] or [set()]
     covering = max(passages, key=terms.coverage)
     best = max((float(p.vector @ query.vector) for p in top), default=0.0)
     return np.array([

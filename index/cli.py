@@ -78,6 +78,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="poll each feed this often (default $SPOTLIGHT_FEED_INTERVAL_MINUTES"
                             " or 15 min; never below the minimum nor the feed's TTL)")
     command("migrate", "Bring the PostgreSQL schema up to date (library and feeds).")
+    command("upgrade", "Store what this version keeps per passage (each sentence's words, "
+                       "stems and flags) for passages stored before: the same answers, a new "
+                       "question's ~1 ms quicker. Safe beside a running bot.")
     export = command("export", "Copy the library, vectors included (no re-embedding), from "
                                "the index folder into PostgreSQL or back.", database=False)
     direction = export.add_mutually_exclusive_group(required=True)
@@ -323,6 +326,13 @@ def run(argv: Sequence[str] | None = None, *, embedder: Embedder | None = None,
                     report = library.add_articles(loaded.articles, progress=progress)
                 print(_summary("Added to", library.storage.location, loaded, report,
                                time.perf_counter() - started), file=out)
+            elif args.command == "upgrade":
+                filled = 0
+                with _progress("sentence signals") as progress:
+                    for filled in library.fill_signals():
+                        progress(filled, filled)
+                print(f"Stored the sentence signals of {filled} passages in "
+                      f"{library.storage.location}.", file=out)
             elif args.command == "remove":
                 removed = library.remove(args.article_id)
                 print(f"Removed {args.article_id}." if removed

@@ -128,7 +128,7 @@ class EmbeddedStorage:
                 with self.store.transaction() as db:
                     for (passage_id, text), group in zip(batch, sentences, strict=True):
                         found = locate_sentences(text, group)
-                        Store.set_sentences(db, passage_id,
+                        Store.set_sentences(db, passage_id, text,
                                             [(start, end) for _, start, end in found],
                                             vectors[[at + index for index, _, _ in found]])
                         at += len(group)
@@ -210,6 +210,11 @@ class EmbeddedStorage:
 
     def flush(self) -> None:
         self._persist()
+
+    def fill_signals(self, batch: int) -> Iterator[int]:
+        """No write lock: a column only this writes changes, in SQLite's own short
+        transactions; FAISS, tantivy and the generation stay as they are."""
+        return self.store.fill_signals(batch)
 
     def catch_up(self) -> None:
         """FAISS brought up to the store (after rows were written to it directly, as an

@@ -17,6 +17,7 @@ from index.embedded import STORE_NAME, EmbeddedStorage
 from index.errors import IndexMissingError, TransferError
 from index.manifest import FORMAT_VERSION, MANIFEST_NAME, Manifest
 from index.records import ModelInfo
+from index.signals import stored_signals
 from index.spans import LEGACY_KIND
 from index.store import Store
 from index.transfer import (
@@ -118,11 +119,12 @@ class EmbeddedTarget:
         for passages in snapshot.passages:
             db.executemany(
                 "INSERT INTO passages (id, article_id, scope, position, text, vector, "
-                f"sentence_spans, sentence_vectors) VALUES ({_marks(8)})",
+                f"sentence_spans, sentence_vectors, sentence_signals) VALUES ({_marks(9)})",
                 [(p.id, p.article_id, p.scope, p.position, p.text,
                   np.ascontiguousarray(p.vector, dtype=np.float32).tobytes(),
                   json.dumps([list(span) for span in p.sentence_spans], separators=(",", ":")),
-                  p.sentence_vectors) for p in passages])
+                  p.sentence_vectors, stored_signals(p.text, p.sentence_spans))
+                 for p in passages])
             db.executemany("INSERT INTO passages_fts (rowid, title, body) VALUES (?, ?, ?)",
                            [(p.id, p.title, p.text) for p in passages])
         for questions in snapshot.questions:

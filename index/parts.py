@@ -17,7 +17,7 @@ from typing import Protocol
 import numpy as np
 
 from index.results import Answer, Hit
-from index.signals import QuestionTerms
+from index.signals import QuestionTerms, SentenceSignals, sentence_signals
 
 Ranking = list[tuple[int, float]]  # (passage id, score), best first
 
@@ -39,6 +39,11 @@ class EvidenceSentence:
     text: str
     order: int  # within its passage
     vector: np.ndarray | None
+    stored: SentenceSignals | None = None  # as stored at ingest, when they were
+
+    @property
+    def signals(self) -> SentenceSignals:
+        return self.stored or sentence_signals(self.text)
 
 
 @dataclass(frozen=True)

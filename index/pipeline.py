@@ -30,7 +30,7 @@ from index.parts import (
 from index.ranking import drop_near_duplicates
 from index.records import EvidenceRow, PassageRow
 from index.results import Answer, Hit
-from index.signals import QuestionTerms
+from index.signals import QuestionTerms, read_stored_signals
 from index.storage import PassageSource
 from index.terms import content_words
 
@@ -128,11 +128,13 @@ def _hit(rank: int, score: float, row: PassageRow) -> Hit:
 
 def _evidence_passage(rank: int, score: float, row: EvidenceRow) -> EvidencePassage:
     text = row.passage.text
-    if row.sentence_vectors is not None and len(row.sentence_spans) == len(row.sentence_vectors):
+    spans = row.sentence_spans
+    if row.sentence_vectors is not None and len(spans) == len(row.sentence_vectors):
+        stored = read_stored_signals(row.sentence_signals, len(spans)) or [None] * len(spans)
         sentences = [
-            EvidenceSentence(text[start:end], order, vector)
-            for order, ((start, end), vector) in enumerate(
-                zip(row.sentence_spans, row.sentence_vectors, strict=True))
+            EvidenceSentence(text[start:end], order, vector, signals)
+            for order, ((start, end), vector, signals) in enumerate(
+                zip(spans, row.sentence_vectors, stored, strict=True))
         ]
     else:
         sentences = [EvidenceSentence(sentence, order, None)

@@ -96,6 +96,7 @@ class EvidenceRow:
     vector: np.ndarray
     sentence_spans: list[tuple[int, int]]
     sentence_vectors: np.ndarray | None  # None: stored before sentence vectors existed
+    sentence_signals: str | None = None  # index/signals.py, `stored_signals`
 
 
 def locate_sentences(text: str, sentences: Sequence[str]) -> list[tuple[int, int, int]]:

@@ -3,13 +3,24 @@ which of its words are specific, and sentences that withhold or are not the stor
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
-from collections.abc import Callable, Iterable, Set
+from collections.abc import Callable, Iterable, Sequence, Set
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
-from index.terms import content_words, stem_words, stems, stems_of_words, words
+from index.terms import (
+    STEMMER_LANGUAGE,
+    STOPWORDS,
+    WORD_PATTERN,
+    content_words,
+    stem_words,
+    stems,
+    stems_of_words,
+    words,
+)
 
 # What kind of answer the question wants, by its opening words.
 _ASKS = (
@@ -69,19 +80,24 @@ def has_cue(kind: str | None, sentence: str) -> bool:
     return _CUES[kind].search(searched) is not None
 
 
+# A sentence ending so (closing quotes and brackets aside) withholds its point.
+_TEASER_ENDINGS = ("?", "…", "...", ":")
+_TEASER_TRAILING = "\"'”’) "
+
+
 def is_teaser(sentence: str) -> bool:
-    stripped = sentence.rstrip("\"'”’) ")
-    return (_TEASER.search(sentence.lower()) is not None
-            or stripped.endswith(("?", "…", "...", ":")))
+    stripped = sentence.rstrip(_TEASER_TRAILING)
+    return _TEASER.search(sentence.lower()) is not None or stripped.endswith(_TEASER_ENDINGS)
 
 
 def is_boilerplate(sentence: str) -> bool:
     return _BOILERPLATE.search(sentence.lower()) is not None
 
 
-@dataclass(frozen=True)
-class SentenceSignals:
-    """What a sentence says about itself, whatever the question: computed once per text."""
+class SentenceSignals(NamedTuple):
+    """What a sentence says about itself, whatever the question: computed once per text,
+    or read back as stored. (A NamedTuple: one is made for every stored sentence an answer
+    reads, in half the time of a frozen dataclass.)"""
 
     stems: frozenset[str]
     words: int
@@ -89,17 +105,57 @@ class SentenceSignals:
     teaser: bool
 
 
-@lru_cache(maxsize=32_768)
-def sentence_signals(text: str) -> SentenceSignals:
+def _signals_of(text: str) -> SentenceSignals:
     found = words(text)
     return SentenceSignals(stems_of_words(found), len(found), is_boilerplate(text),
                            is_teaser(text))
 
 
-def passage_stems(title: str, sentences: Iterable[str]) -> frozenset[str]:
+sentence_signals = lru_cache(maxsize=32_768)(_signals_of)
+
+
+# Stored signals (`stored_signals`) are read back only if made by the same rules: the
+# stamp changes with any of them, and a row with another stamp is computed afresh.
+STORED_SIGNALS_STAMP = "s1:" + hashlib.sha256("\n".join([
+    " ".join(sorted(STOPWORDS)), WORD_PATTERN, STEMMER_LANGUAGE, _TEASER.pattern,
+    _BOILERPLATE.pattern, " ".join(_TEASER_ENDINGS), _TEASER_TRAILING,
+]).encode()).hexdigest()[:12]
+
+
+def stored_signals(text: str, spans: Sequence[tuple[int, int]]) -> str:
+    """The signals of each sentence of `text` (at `spans`), as stored beside the spans at
+    ingest: a passage's sentences are new to the first question that reads them, and
+    computing their signals then was ~40 us a sentence of its answer (benchmarks/README.md,
+    "Stop 13"). One line per sentence: word count, flags (1 boilerplate, 2 teaser), stems."""
+    lines = [STORED_SIGNALS_STAMP]
+    for start, end in spans:
+        made = _signals_of(text[start:end])
+        flags = int(made.boilerplate) | int(made.teaser) << 1
+        lines.append(" ".join([str(made.words), str(flags), *sorted(made.stems)]))
+    return "\n".join(lines)
+
+
+def read_stored_signals(stored: str | None, sentences: int) -> list[SentenceSignals] | None:
+    """What `stored_signals` wrote, or None: none stored, another stamp, or not one line
+    per sentence."""
+    if not stored:
+        return None
+    stamp, *lines = stored.split("\n")
+    if stamp != STORED_SIGNALS_STAMP or len(lines) != sentences:
+        return None
+    read = []
+    for line in lines:
+        fields = line.split(" ")
+        bits = int(fields[1])
+        read.append(SentenceSignals(frozenset(fields[2:]), int(fields[0]), bool(bits & 1),
+                                    bool(bits & 2)))
+    return read
+
+
+def passage_stems(title: str, sentences: Iterable[SentenceSignals]) -> frozenset[str]:
     """`stems` of the title and the passage its sentences make up, from the sentences'
-    cached signals: the answerer has just read the same ones."""
-    return frozenset().union(stems(title), *(sentence_signals(s).stems for s in sentences))
+    signals: the answerer has just read the same ones."""
+    return frozenset().union(stems(title), *(signals.stems for signals in sentences))
 
 
 @dataclass(frozen=True)

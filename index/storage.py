@@ -13,7 +13,7 @@ an edit of `Library`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
@@ -138,6 +138,11 @@ class Storage(Protocol):
 
     def write(self, articles: Sequence[ArticleWrite] = (), removed: Sequence[str] = ()) -> None:
         """One transaction: all of it is visible to every reader at once, or none of it."""
+        ...
+
+    def fill_signals(self, batch: int) -> Iterator[int]:
+        """Stores the sentence signals of passages stored without them (or by other rules),
+        `batch` passages a transaction, beside other writers; yields the count so far."""
         ...
 
     def flush(self) -> None:

@@ -28,6 +28,7 @@ from index.records import (
     visible_scopes,
 )
 from index.results import ArticleInfo, QuestionStats
+from index.signals import STORED_SIGNALS_STAMP, stored_signals
 from index.sqlite import ThreadConnections
 from index.terms import fts_any, fts_phrase
 
@@ -63,7 +64,9 @@ CREATE TABLE IF NOT EXISTS passages (
     -- JSON [[start, end], ...]: where each sentence of `text` is, for quoting it exactly.
     sentence_spans TEXT,
     -- float16, one row of `dim` per span: what the answerer compares the question with.
-    sentence_vectors BLOB
+    sentence_vectors BLOB,
+    -- What each sentence says about itself (index/signals.py, `stored_signals`).
+    sentence_signals TEXT
 );
 CREATE INDEX IF NOT EXISTS passages_by_article ON passages (article_id);
 CREATE INDEX IF NOT EXISTS passages_by_scope ON passages (scope);
@@ -106,8 +109,10 @@ class Store(ThreadConnections):
         with self.transaction() as db:
             db.executescript(SCHEMA)
             columns = {row[1] for row in db.execute("PRAGMA table_info(passages)")}
-            # Format 1 stored no sentences; Library.open fills them in (an upgrade).
-            for column, kind in (("sentence_spans", "TEXT"), ("sentence_vectors", "BLOB")):
+            # Format 1 stored no sentences; Library.open fills them in (an upgrade). Signals
+            # came later: until `fill_signals` stores them, they are computed when read.
+            for column, kind in (("sentence_spans", "TEXT"), ("sentence_vectors", "BLOB"),
+                                 ("sentence_signals", "TEXT")):
                 if column not in columns:
                     db.execute(f"ALTER TABLE passages ADD COLUMN {column} {kind}")
             self._make_passages_unique(db)
@@ -235,11 +240,13 @@ class Store(ThreadConnections):
         for passage in passages:
             cursor = db.execute(
                 "INSERT INTO passages (article_id, scope, position, text, vector, "
-                "sentence_spans, sentence_vectors) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "sentence_spans, sentence_vectors, sentence_signals) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (article_id, scope, passage.position, passage.text,
                  np.ascontiguousarray(passage.vector, dtype=np.float32).tobytes(),
                  json.dumps(passage.sentence_spans, separators=(",", ":")),
-                 np.ascontiguousarray(passage.sentence_vectors, dtype=np.float16).tobytes()),
+                 np.ascontiguousarray(passage.sentence_vectors, dtype=np.float16).tobytes(),
+                 stored_signals(passage.text, passage.sentence_spans)),
             )
             passage_id = int(cursor.lastrowid)
             db.execute(
@@ -250,13 +257,34 @@ class Store(ThreadConnections):
         return ids
 
     @staticmethod
-    def set_sentences(db: sqlite3.Connection, passage_id: int, spans: list[tuple[int, int]],
-                      vectors: np.ndarray) -> None:
+    def set_sentences(db: sqlite3.Connection, passage_id: int, text: str,
+                      spans: list[tuple[int, int]], vectors: np.ndarray) -> None:
         db.execute(
-            "UPDATE passages SET sentence_spans = ?, sentence_vectors = ? WHERE id = ?",
+            "UPDATE passages SET sentence_spans = ?, sentence_vectors = ?, sentence_signals = ? "
+            "WHERE id = ?",
             (json.dumps(spans, separators=(",", ":")),
-             np.ascontiguousarray(vectors, dtype=np.float16).tobytes(), passage_id),
+             np.ascontiguousarray(vectors, dtype=np.float16).tobytes(),
+             stored_signals(text, spans), passage_id),
         )
+
+    def fill_signals(self, batch: int) -> Iterator[int]:
+        """Stores the sentence signals of the passages lacking them (stored before they
+        were, or by other rules), `batch` passages a transaction; yields the count so far."""
+        after, done = 0, 0
+        while True:
+            with self.transaction() as db:
+                rows = db.execute(
+                    "SELECT id, text, sentence_spans FROM passages WHERE id > ? "
+                    "AND sentence_spans IS NOT NULL AND (sentence_signals IS NULL "
+                    "OR substr(sentence_signals, 1, ?) != ?) ORDER BY id LIMIT ?",
+                    (after, len(STORED_SIGNALS_STAMP), STORED_SIGNALS_STAMP, batch)).fetchall()
+                db.executemany("UPDATE passages SET sentence_signals = ? WHERE id = ?", [
+                    (stored_signals(text, [tuple(span) for span in json.loads(spans)]), pid)
+                    for pid, text, spans in rows])
+            if not rows:
+                return
+            after, done = rows[-1][0], done + len(rows)
+            yield done
 
     def passages_without_sentences(self, limit: int) -> list[tuple[int, str]]:
         """(id, text) of passages stored before sentence vectors existed."""
@@ -373,7 +401,7 @@ class Store(ThreadConnections):
         # `+p.scope`: by primary key, as in articles_of.
         rows = {row[0]: row for row in self.db.execute(
             "SELECT p.id, p.article_id, p.position, p.text, a.title, a.source, a.url, a.date, "
-            "p.vector, p.sentence_spans, p.sentence_vectors "
+            "p.vector, p.sentence_spans, p.sentence_vectors, p.sentence_signals "
             "FROM passages p JOIN articles a ON a.id = p.article_id "
             f"WHERE p.id IN ({_placeholders(passage_ids)}) "
             f"AND +p.scope IN ({_placeholders(scopes)})", (*passage_ids, *scopes))}
@@ -389,7 +417,7 @@ class Store(ThreadConnections):
             )
             evidence.append(EvidenceRow(
                 PassageRow(*row[:8]), np.frombuffer(row[8], dtype=np.float32), spans,
-                sentence_vectors))
+                sentence_vectors, row[11]))
         return evidence
 
     def articles_of(self, passage_ids: Sequence[int],

@@ -8,7 +8,9 @@ from functools import lru_cache
 
 import snowballstemmer
 
-_WORD = re.compile(r"\w+", re.UNICODE)
+WORD_PATTERN = r"\w+"
+_WORD = re.compile(WORD_PATTERN, re.UNICODE)
+STEMMER_LANGUAGE = "english"
 
 # Question and function words: matching "why" or "was" says nothing about relevance, and
 # an FTS5 OR over them scans almost every row.
@@ -46,7 +48,7 @@ def _stemmer() -> snowballstemmer.stemmer:
     bot's worker threads corrupts stems (and raises IndexError inside snowball)."""
     stemmer = getattr(_per_thread, "stemmer", None)
     if stemmer is None:
-        stemmer = _per_thread.stemmer = snowballstemmer.stemmer("english")
+        stemmer = _per_thread.stemmer = snowballstemmer.stemmer(STEMMER_LANGUAGE)
     return stemmer
 
 

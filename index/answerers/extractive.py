@@ -18,7 +18,7 @@ import numpy as np
 
 from index.parts import Draft, Evidence, EvidencePassage, Query
 from index.results import Answer, Citation, Quote
-from index.signals import asks_for, has_cue, sentence_signals
+from index.signals import asks_for, has_cue
 from index.spans import LEGACY_KIND, SentenceVectors
 
 FEATURES = (
@@ -144,7 +144,7 @@ def candidates(query: Query, evidence: Evidence, policy: AnswerPolicy) -> list[C
         passage_meaning = float(passage.vector @ query.vector)
         cosines = _cosines(passage, query.vector, policy.passage_share)
         for sentence, meaning in zip(passage.sentences, cosines, strict=True):
-            signals = sentence_signals(sentence.text)
+            signals = sentence.signals
             if signals.boilerplate or signals.words < MIN_QUOTE_WORDS:
                 continue  # credits, "Related story" and section headings are never answers
             order = sentence.order

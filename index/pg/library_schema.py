@@ -135,4 +135,8 @@ CREATE TABLE feedback (
 MIGRATIONS = (
     Migration(1, "articles, passages (pgvector, full-text), questions, feedback",
               _TEXT_SEARCH + _TABLES.replace("{keyword_index}", KEYWORD_INDEX)),
+    # What each sentence says about itself (index/signals.py, `stored_signals`); rows
+    # written before are computed when read.
+    Migration(2, "passages.sentence_signals",
+              "ALTER TABLE passages ADD COLUMN sentence_signals text"),
 )

@@ -7,7 +7,7 @@ visible at once; `generation` (library_info) changes with every committed write.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import psycopg
@@ -16,6 +16,7 @@ from index.pg.connections import Connections
 from index.pg.keyword import CollectionStatistics, Lexicon
 from index.records import ArticleWrite, EvidenceRow, PassageRow, StoredArticle, utc_now
 from index.results import ArticleInfo
+from index.signals import STORED_SIGNALS_STAMP, stored_signals
 from index.storage import Table
 
 _PASSAGE_COLUMNS = ("p.id, p.article_id, p.position, p.text, a.title, a.source, a.url, "
@@ -148,8 +149,8 @@ class PgStore:
             return []
         with self._database.connection() as connection:
             rows = {row[0]: row for row in connection.execute(
-                f"SELECT {_PASSAGE_COLUMNS}, p.vector, p.sentence_spans, p.sentence_vectors "
-                "FROM passages p JOIN articles a ON a.id = p.article_id "
+                f"SELECT {_PASSAGE_COLUMNS}, p.vector, p.sentence_spans, p.sentence_vectors, "
+                "p.sentence_signals FROM passages p JOIN articles a ON a.id = p.article_id "
                 "WHERE p.id = ANY(%s) AND p.scope = ANY(%s)",
                 (list(passage_ids), list(scopes)))}
         evidence = []
@@ -162,7 +163,7 @@ class PgStore:
                 if row[10] is not None else None)
             evidence.append(EvidenceRow(
                 PassageRow(*row[:8]), row[8].to_numpy().astype(np.float32, copy=False),
-                paired_spans(row[9]), sentence_vectors))
+                paired_spans(row[9]), sentence_vectors, row[11]))
         return evidence
 
     def document_frequency(self, word: str, scopes: Sequence[str]) -> int:
@@ -170,6 +171,27 @@ class PgStore:
         return self._statistics.passages_holding(lexemes, scopes) if lexemes else 0
 
     # -- writing --------------------------------------------------------------------------
+    def fill_signals(self, batch: int) -> Iterator[int]:
+        """As the embedded store's `fill_signals`: rows written before migration 2, or by
+        other rules, get their sentences' signals, `batch` a transaction."""
+        after, done = 0, 0
+        while True:
+            with self._database.transaction() as connection:
+                rows = connection.execute(
+                    "SELECT id, text, sentence_spans FROM passages WHERE id > %s "
+                    "AND (sentence_signals IS NULL OR left(sentence_signals, %s) <> %s) "
+                    "ORDER BY id LIMIT %s",
+                    (after, len(STORED_SIGNALS_STAMP), STORED_SIGNALS_STAMP, batch)).fetchall()
+                with connection.cursor() as cursor:
+                    cursor.executemany(
+                        "UPDATE passages SET sentence_signals = %s WHERE id = %s",
+                        [(stored_signals(text, paired_spans(spans)), passage_id)
+                         for passage_id, text, spans in rows])
+            if not rows:
+                return
+            after, done = rows[-1][0], done + len(rows)
+            yield done
+
     def write(self, articles: Sequence[ArticleWrite], removed: Sequence[str] = ()) -> None:
         """One transaction: records, passages replacing the old ones, removals, and the
         generation bumped. A process killed half-way leaves none of it."""
@@ -184,14 +206,15 @@ class PgStore:
             rows = [
                 (write.article_id, write.scope, passage.position, write.article.title,
                  passage.text, np.asarray(passage.vector, dtype=np.float32),
-                 flat_spans(passage.sentence_spans), sentence_bytes(passage.sentence_vectors))
+                 flat_spans(passage.sentence_spans), sentence_bytes(passage.sentence_vectors),
+                 stored_signals(passage.text, passage.sentence_spans))
                 for write in articles for passage in write.passages or ()]
             if rows:
                 with connection.cursor() as cursor:
                     cursor.executemany(
                         "INSERT INTO passages (article_id, scope, position, title, text, "
-                        "vector, sentence_spans, sentence_vectors) "
-                        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)", rows)
+                        "vector, sentence_spans, sentence_vectors, sentence_signals) "
+                        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)", rows)
             if removed:
                 connection.execute("DELETE FROM articles WHERE id = ANY(%s)", (list(removed),))
             connection.execute(

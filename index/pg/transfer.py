@@ -25,6 +25,7 @@ from index.pg.storage import (
 from index.pg.store import flat_spans, paired_spans
 from index.pg.urls import redact
 from index.records import utc_now
+from index.signals import stored_signals
 from index.transfer import (
     ARTICLE_COLUMNS,
     BATCH,
@@ -122,7 +123,8 @@ class PgTarget:
         with connection.cursor() as cursor:
             for table, columns, batches, row_of in (
                 ("articles", ARTICLE_COLUMNS, snapshot.articles, astuple),
-                ("passages", _PASSAGES, snapshot.passages, _passage_row),
+                ("passages", f"{_PASSAGES}, sentence_signals", snapshot.passages,
+                 _passage_row),
                 ("questions", QUESTION_COLUMNS, snapshot.questions, astuple),
                 ("feedback", FEEDBACK_COLUMNS, snapshot.feedback, astuple),
             ):
@@ -137,6 +139,7 @@ class PgTarget:
 
 
 def _passage_row(passage: PassageRecord) -> tuple:
+    """The record, and its sentences' signals computed by this code's rules."""
     return (passage.id, passage.article_id, passage.scope, passage.position, passage.title,
             passage.text, passage.vector, flat_spans(passage.sentence_spans),
-            passage.sentence_vectors)
+            passage.sentence_vectors, stored_signals(passage.text, passage.sentence_spans))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -50,6 +52,22 @@ def test_build_info_search_ask_remove(corpus_dir: Path, library_backend: Backend
     assert code == 0
     code, out, _ = cli(["remove", top["article_id"], *index], capsys)
     assert code == 1
+
+
+def test_upgrade_stores_the_sentence_signals_of_passages_stored_without(
+        corpus_dir: Path, tmp_path: Path, capsys) -> None:
+    index = ["--index", str(tmp_path / "index")]
+    assert cli(["build", "--corpus", str(corpus_dir), *index], capsys)[0] == 0
+    store = tmp_path / "index" / "store.sqlite"
+    with closing(sqlite3.connect(store)) as db, db:
+        db.execute("UPDATE passages SET sentence_signals = NULL")
+
+    code, out, _ = cli(["upgrade", *index], capsys)
+    assert code == 0 and "Stored the sentence signals of 2 passages" in out
+    with closing(sqlite3.connect(store)) as db:
+        assert db.execute("SELECT COUNT(*) FROM passages "
+                          "WHERE sentence_signals IS NULL").fetchone() == (0,)
+    assert "of 0 passages" in cli(["upgrade", *index], capsys)[1]
 
 
 def test_missing_index_is_one_clear_line(tmp_path: Path, capsys) -> None:

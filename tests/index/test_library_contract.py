@@ -180,6 +180,39 @@ def test_answer_quotes_the_matching_sentence_with_its_citation(library: Library)
     assert answer.to_json()["answer"].startswith('"Critics praised')
 
 
+def _forget_signals(library: Library) -> None:
+    """As a library stored before sentence signals were kept (or by other rules) is."""
+    if library.storage.database is None:
+        with library.storage.store.transaction() as db:
+            db.execute("UPDATE passages SET sentence_signals = NULL")
+    else:
+        with library.storage.database.transaction() as connection:
+            connection.execute("UPDATE passages SET sentence_signals = 's0:other rules'")
+
+
+def test_sentence_signals_stored_at_ingest_serve_answers_and_are_filled_in_when_missing(
+        library: Library, monkeypatch) -> None:
+    question = "who praised the broth?"
+    computed = library.ask(question)
+
+    def refuse(text: str) -> None:
+        raise AssertionError(f"signals computed while answering: {text!r}")
+
+    with monkeypatch.context() as patched:
+        patched.setattr("index.parts.sentence_signals", refuse)
+        assert library.ask(question) == computed  # every sentence read its stored signals
+
+    _forget_signals(library)
+    assert library.ask(question) == computed  # computed again, the same answer
+    with monkeypatch.context() as patched:
+        patched.setattr("index.parts.sentence_signals", refuse)
+        with pytest.raises(AssertionError, match="signals computed"):
+            library.ask(question)
+        assert list(library.fill_signals())[-1] == library.info().passages
+        assert library.ask(question) == computed
+    assert list(library.fill_signals()) == []  # nothing left to fill
+
+
 def test_weak_evidence_abstains_but_still_lists_closest_articles(library: Library) -> None:
     answer = library.ask("quantum chromodynamics lattice")
     assert answer.abstained and answer.answer is None

@@ -20,6 +20,7 @@ from index.library import Library
 from index.manifest import MANIFEST_NAME
 from index.parts import Evidence, EvidencePassage, EvidenceSentence, Query, Ranking
 from index.question import Question, normalise_question
+from index.records import locate_sentences
 from index.results import Hit
 from index.signals import (
     QuestionTerms,
@@ -28,6 +29,9 @@ from index.signals import (
     is_boilerplate,
     is_teaser,
     passage_stems,
+    read_stored_signals,
+    sentence_signals,
+    stored_signals,
 )
 from index.terms import stems
 
@@ -141,11 +145,29 @@ def test_teasers_and_boilerplate_are_recognised() -> None:
     assert not is_boilerplate("Kim shared a post from Tokyo.")
 
 
+def test_stored_signals_read_back_as_each_sentence_computes_them() -> None:
+    text = ("Kim took North to Japan! Here's why fans are furious: "
+            "A post shared by Kim (@kim) Related stories ... So what?")
+    sentences = split_sentences(text)
+    spans = [(start, end) for _, start, end in locate_sentences(text, sentences)]
+    assert len(spans) == len(sentences) >= 3
+    stored = stored_signals(text, spans)
+    read = read_stored_signals(stored, len(spans))
+    assert read == [sentence_signals(text[start:end]) for start, end in spans]
+    assert any(signals.teaser for signals in read) and any(s.boilerplate for s in read)
+    assert read_stored_signals(stored, len(spans) + 1) is None  # spans changed since
+    other_rules = "s0:000000000000" + stored[stored.index("\n"):]
+    assert read_stored_signals(other_rules, len(spans)) is None
+    assert read_stored_signals(None, len(spans)) is None
+    assert read_stored_signals(stored_signals(text, []), 0) == []
+
+
 def test_a_passages_stems_are_its_titles_and_its_sentences() -> None:
     title = "Kim Kardashian Slammed For Japan Trip"
     text = ("Kim took North to Japan. She left Saint, Chicago and Psalm at home! "
             "Fans called it the “WORST MOTHER AWARD”.")
-    assert passage_stems(title, split_sentences(text)) == stems(f"{title} {text}")
+    signals = [sentence_signals(sentence) for sentence in split_sentences(text)]
+    assert passage_stems(title, signals) == stems(f"{title} {text}")
 
 
 @pytest.mark.parametrize(("kind", "sentence", "expected"), [
