@@ -136,19 +136,22 @@ def stored_signals(text: str, spans: Sequence[tuple[int, int]]) -> str:
 
 
 def read_stored_signals(stored: str | None, sentences: int) -> list[SentenceSignals] | None:
-    """What `stored_signals` wrote, or None: none stored, another stamp, or not one line
-    per sentence."""
+    """What `stored_signals` wrote, or None: none stored, another stamp, not one line per
+    sentence, or damaged (the answer then computes them, as for rows stored before)."""
     if not stored:
         return None
     stamp, *lines = stored.split("\n")
     if stamp != STORED_SIGNALS_STAMP or len(lines) != sentences:
         return None
     read = []
-    for line in lines:
-        fields = line.split(" ")
-        bits = int(fields[1])
-        read.append(SentenceSignals(frozenset(fields[2:]), int(fields[0]), bool(bits & 1),
-                                    bool(bits & 2)))
+    try:
+        for line in lines:
+            fields = line.split(" ")
+            bits = int(fields[1])
+            read.append(SentenceSignals(frozenset(fields[2:]), int(fields[0]), bool(bits & 1),
+                                        bool(bits & 2)))
+    except (ValueError, IndexError):
+        return None
     return read
 
 

@@ -159,6 +159,9 @@ def test_stored_signals_read_back_as_each_sentence_computes_them() -> None:
     other_rules = "s0:000000000000" + stored[stored.index("\n"):]
     assert read_stored_signals(other_rules, len(spans)) is None
     assert read_stored_signals(None, len(spans)) is None
+    damaged = stored.replace("\n", "\nx ", 1)  # a line whose word count is no number
+    assert read_stored_signals(damaged, len(spans)) is None
+    assert read_stored_signals(stored.rsplit("\n", 1)[0] + "\n", len(spans)) is None
     assert read_stored_signals(stored_signals(text, []), 0) == []
 
 
