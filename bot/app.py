@@ -43,7 +43,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def open_library(settings: Settings):  # -> index.library.Library (imported late: loads torch)
     """Open (or create) the index and bring it up to date with the operator's corpus folder:
     only new or changed files are embedded, so a restart after adding files is cheap."""
-    import corpus
     from index.batching import batching
     from index.embedder import make_embedder
     from index.library import open_library as open_backend
@@ -54,13 +53,26 @@ def open_library(settings: Settings):  # -> index.library.Library (imported late
     # PostgreSQL when SPOTLIGHT_DATABASE_URL is set (every process syncs the same corpus:
     # writers take turns, and what is unchanged is not embedded again), else the folder.
     library = open_backend(settings.library, embedder, folder=settings.index_dir, create=True)
+    _sync_corpus(library, settings)
+    if library.signals_missing():
+        # Once, for a library stored by an earlier version: answers are the same without.
+        print("Storing each sentence's signals for passages stored by an earlier version "
+              "(once; ~30 s per 100k passages)...")
+        filled = max(library.fill_signals(), default=0)  # a running count: its last is its most
+        print(f"Stored the sentence signals of {filled} passages.")
+    return library
+
+
+def _sync_corpus(library, settings: Settings) -> None:
+    import corpus
+
     if not settings.corpus_dir.exists():
         print(f"{settings.corpus_dir} does not exist; serving the index as it is.")
-        return library
+        return
     loaded = corpus.load_path(settings.corpus_dir)
     if not loaded.articles:
         print(f"{settings.corpus_dir} holds no readable articles; serving the index as it is.")
-        return library
+        return
     # A file that is there but unreadable right now keeps its indexed articles.
     report = library.build(loaded.articles,
                            keep_sources=[skipped.path for skipped in loaded.skipped])
@@ -69,7 +81,6 @@ def open_library(settings: Settings):  # -> index.library.Library (imported late
         f"({len(report.added)} new, {len(report.updated)} updated, {len(report.removed)} "
         f"removed), {report.passages} passages embedded, {len(loaded.skipped)} files skipped."
     )
-    return library
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -211,6 +211,9 @@ class EmbeddedStorage:
     def flush(self) -> None:
         self._persist()
 
+    def signals_missing(self) -> bool:
+        return self.store.signals_missing()
+
     def fill_signals(self, batch: int) -> Iterator[int]:
         """No write lock: a column only this writes changes, in SQLite's own short
         transactions; FAISS, tantivy and the generation stay as they are."""

@@ -244,6 +244,11 @@ class Library:
             self.storage.flush()
             return True
 
+    def signals_missing(self) -> bool:
+        """Whether `fill_signals` has passages to do (a library stored by an earlier
+        version; one row read)."""
+        return self.storage.signals_missing()
+
     def fill_signals(self) -> Iterator[int]:
         """Stores the sentence signals of passages stored before they were kept (or by
         other rules): answers are the same, a new question's ~1 ms quicker. Yields the

@@ -135,6 +135,11 @@ def stored_signals(text: str, spans: Sequence[tuple[int, int]]) -> str:
     return "\n".join(lines)
 
 
+def signals_current(stored: str | None) -> bool:
+    """Whether `stored` was made by these rules."""
+    return stored is not None and stored.split("\n", 1)[0] == STORED_SIGNALS_STAMP
+
+
 def read_stored_signals(stored: str | None, sentences: int) -> list[SentenceSignals] | None:
     """What `stored_signals` wrote, or None: none stored, another stamp, not one line per
     sentence, or damaged (the answer then computes them, as for rows stored before)."""

@@ -140,6 +140,11 @@ class Storage(Protocol):
         """One transaction: all of it is visible to every reader at once, or none of it."""
         ...
 
+    def signals_missing(self) -> bool:
+        """Whether passages were stored without the sentence signals kept now (a library
+        stored by an earlier version): `fill_signals` adds them."""
+        ...
+
     def fill_signals(self, batch: int) -> Iterator[int]:
         """Stores the sentence signals of passages stored without them (or by other rules),
         `batch` passages a transaction, beside other writers; yields the count so far."""

@@ -28,7 +28,7 @@ from index.records import (
     visible_scopes,
 )
 from index.results import ArticleInfo, QuestionStats
-from index.signals import STORED_SIGNALS_STAMP, stored_signals
+from index.signals import STORED_SIGNALS_STAMP, signals_current, stored_signals
 from index.sqlite import ThreadConnections
 from index.terms import fts_any, fts_phrase
 
@@ -266,6 +266,14 @@ class Store(ThreadConnections):
              np.ascontiguousarray(vectors, dtype=np.float16).tobytes(),
              stored_signals(text, spans), passage_id),
         )
+
+    def signals_missing(self) -> bool:
+        """Whether the oldest passage lacks the sentence signals these rules store: a
+        library stored by an earlier version (one row read; `fill_signals` goes oldest
+        first, and everything added since stores them)."""
+        row = self.db.execute("SELECT sentence_spans, sentence_signals FROM passages "
+                              "ORDER BY id LIMIT 1").fetchone()
+        return row is not None and row[0] is not None and not signals_current(row[1])
 
     def fill_signals(self, batch: int) -> Iterator[int]:
         """Stores the sentence signals of the passages lacking them (stored before they

@@ -201,6 +201,9 @@ class PgStorage:
     def write(self, articles: Sequence[ArticleWrite] = (), removed: Sequence[str] = ()) -> None:
         self.store.write(articles, removed)
 
+    def signals_missing(self) -> bool:
+        return self.store.signals_missing()
+
     def fill_signals(self, batch: int) -> Iterator[int]:
         return self.store.fill_signals(batch)
 

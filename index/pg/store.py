@@ -16,7 +16,7 @@ from index.pg.connections import Connections
 from index.pg.keyword import CollectionStatistics, Lexicon
 from index.records import ArticleWrite, EvidenceRow, PassageRow, StoredArticle, utc_now
 from index.results import ArticleInfo
-from index.signals import STORED_SIGNALS_STAMP, stored_signals
+from index.signals import STORED_SIGNALS_STAMP, signals_current, stored_signals
 from index.storage import Table
 
 _PASSAGE_COLUMNS = ("p.id, p.article_id, p.position, p.text, a.title, a.source, a.url, "
@@ -171,6 +171,13 @@ class PgStore:
         return self._statistics.passages_holding(lexemes, scopes) if lexemes else 0
 
     # -- writing --------------------------------------------------------------------------
+    def signals_missing(self) -> bool:
+        """As the embedded store's `signals_missing`."""
+        with self._database.connection() as connection:
+            row = connection.execute("SELECT sentence_signals FROM passages "
+                                     "ORDER BY id LIMIT 1").fetchone()
+        return row is not None and not signals_current(row[0])
+
     def fill_signals(self, batch: int) -> Iterator[int]:
         """As the embedded store's `fill_signals`: rows written before migration 2, or by
         other rules, get their sentences' signals, `batch` a transaction."""

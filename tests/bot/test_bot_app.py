@@ -108,3 +108,32 @@ def test_the_bot_embeds_questions_in_batches_unless_turned_off(monkeypatch, tmp_
     finally:
         app.close_library(library)
     assert not batched or library.embedder.closed
+
+
+def test_a_library_stored_by_an_earlier_version_gets_its_sentence_signals_at_start(
+        monkeypatch, tmp_path, capsys):
+    import sqlite3
+    from contextlib import closing
+
+    from bot.settings import Settings
+    from index import embedder as embedder_module
+    from index.embedder import FakeEmbedder
+
+    monkeypatch.setattr(embedder_module, "make_embedder", FakeEmbedder)
+    corpus_dir = tmp_path / "corpus"
+    corpus_dir.mkdir()
+    (corpus_dir / "chef.txt").write_text("Chef wins award\n\nThe chef won the golden spoon. "
+                                         "Critics praised the rich broth.\n")
+    settings = Settings(index_dir=tmp_path / "index", corpus_dir=corpus_dir, embed_batch=1)
+    app.close_library(app.open_library(settings))
+    assert "signals" not in capsys.readouterr().out  # stored as it was added
+    store = tmp_path / "index" / "store.sqlite"
+    with closing(sqlite3.connect(store)) as db, db:
+        db.execute("UPDATE passages SET sentence_signals = NULL")  # as an earlier version
+
+    app.close_library(app.open_library(settings))
+    assert "Stored the sentence signals of 1 passages." in capsys.readouterr().out
+    with closing(sqlite3.connect(store)) as db:
+        assert db.execute("SELECT sentence_signals IS NOT NULL FROM passages").fetchall() == [(1,)]
+    app.close_library(app.open_library(settings))
+    assert "signals" not in capsys.readouterr().out  # once

@@ -202,7 +202,9 @@ def test_sentence_signals_stored_at_ingest_serve_answers_and_are_filled_in_when_
         patched.setattr("index.parts.sentence_signals", refuse)
         assert library.ask(question) == computed  # every sentence read its stored signals
 
+    assert not library.signals_missing()
     _forget_signals(library)
+    assert library.signals_missing()
     assert library.ask(question) == computed  # computed again, the same answer
     with monkeypatch.context() as patched:
         patched.setattr("index.parts.sentence_signals", refuse)
@@ -211,6 +213,7 @@ def test_sentence_signals_stored_at_ingest_serve_answers_and_are_filled_in_when_
         assert list(library.fill_signals())[-1] == library.info().passages
         assert library.ask(question) == computed
     assert list(library.fill_signals()) == []  # nothing left to fill
+    assert not library.signals_missing()
 
 
 def test_weak_evidence_abstains_but_still_lists_closest_articles(library: Library) -> None:
