@@ -125,7 +125,7 @@ STORED_SIGNALS_STAMP = "s1:" + hashlib.sha256("\n".join([
 def stored_signals(text: str, spans: Sequence[tuple[int, int]]) -> str:
     """The signals of each sentence of `text` (at `spans`), as stored beside the spans at
     ingest: a passage's sentences are new to the first question that reads them, and
-    computing their signals then was ~40 us a sentence of its answer (benchmarks/README.md,
+    computing their signals then cost that answer ~40 us a sentence (benchmarks/README.md,
     "Stop 13"). One line per sentence: word count, flags (1 boilerplate, 2 teaser), stems."""
     lines = [STORED_SIGNALS_STAMP]
     for start, end in spans:
