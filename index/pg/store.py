@@ -170,7 +170,6 @@ class PgStore:
         (lexemes,) = self._lexicon.lexemes([word])
         return self._statistics.passages_holding(lexemes, scopes) if lexemes else 0
 
-    # -- writing --------------------------------------------------------------------------
     def signals_missing(self) -> bool:
         """As the embedded store's `signals_missing`."""
         with self._database.connection() as connection:
@@ -178,6 +177,7 @@ class PgStore:
                                      "ORDER BY id LIMIT 1").fetchone()
         return row is not None and not signals_current(row[0])
 
+    # -- writing --------------------------------------------------------------------------
     def fill_signals(self, batch: int) -> Iterator[int]:
         """As the embedded store's `fill_signals`: rows written before migration 2, or by
         other rules, get their sentences' signals, `batch` a transaction."""
