@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sqlite3
@@ -19,7 +18,7 @@ from index.manifest import FORMAT_VERSION, MANIFEST_NAME, Manifest
 from index.records import ModelInfo
 from index.signals import stored_signals
 from index.spans import LEGACY_KIND
-from index.store import Store
+from index.store import Store, read_spans, spans_json
 from index.transfer import (
     ARTICLE_COLUMNS,
     BATCH,
@@ -45,9 +44,9 @@ def _reader(db: sqlite3.Connection) -> Read:
 
 
 def _passage(row: tuple, dim: int) -> PassageRecord:
-    spans = [(start, end) for start, end in json.loads(row[7])] if row[7] else []
     return PassageRecord(row[0], row[1], row[2], row[3], row[4], row[5],
-                         np.frombuffer(row[6], dtype=np.float32).reshape(dim), spans, row[8])
+                         np.frombuffer(row[6], dtype=np.float32).reshape(dim), read_spans(row[7]),
+                         row[8])
 
 
 class EmbeddedSource:
@@ -122,7 +121,7 @@ class EmbeddedTarget:
                 f"sentence_spans, sentence_vectors, sentence_signals) VALUES ({_marks(9)})",
                 [(p.id, p.article_id, p.scope, p.position, p.text,
                   np.ascontiguousarray(p.vector, dtype=np.float32).tobytes(),
-                  json.dumps([list(span) for span in p.sentence_spans], separators=(",", ":")),
+                  spans_json(p.sentence_spans),
                   p.sentence_vectors, stored_signals(p.text, p.sentence_spans))
                  for p in passages])
             db.executemany("INSERT INTO passages_fts (rowid, title, body) VALUES (?, ?, ?)",

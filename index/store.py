@@ -99,6 +99,16 @@ def _placeholders(values: Sequence[object]) -> str:
     return ",".join("?" * len(values))
 
 
+def spans_json(spans: Sequence[tuple[int, int]]) -> str:
+    """`sentence_spans` as stored: JSON [[start, end], ...]."""
+    return json.dumps([list(span) for span in spans], separators=(",", ":"))
+
+
+def read_spans(stored: str | None) -> list[tuple[int, int]]:
+    """`sentence_spans` as stored, read back (none stored: no spans)."""
+    return [(start, end) for start, end in json.loads(stored)] if stored else []
+
+
 class Store(ThreadConnections):
     """Safe to use from several threads (see index/sqlite.py)."""
 
@@ -244,7 +254,7 @@ class Store(ThreadConnections):
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (article_id, scope, passage.position, passage.text,
                  np.ascontiguousarray(passage.vector, dtype=np.float32).tobytes(),
-                 json.dumps(passage.sentence_spans, separators=(",", ":")),
+                 spans_json(passage.sentence_spans),
                  np.ascontiguousarray(passage.sentence_vectors, dtype=np.float16).tobytes(),
                  stored_signals(passage.text, passage.sentence_spans)),
             )
@@ -262,7 +272,7 @@ class Store(ThreadConnections):
         db.execute(
             "UPDATE passages SET sentence_spans = ?, sentence_vectors = ?, sentence_signals = ? "
             "WHERE id = ?",
-            (json.dumps(spans, separators=(",", ":")),
+            (spans_json(spans),
              np.ascontiguousarray(vectors, dtype=np.float16).tobytes(),
              stored_signals(text, spans), passage_id),
         )
@@ -287,7 +297,7 @@ class Store(ThreadConnections):
                     "OR substr(sentence_signals, 1, ?) != ?) ORDER BY id LIMIT ?",
                     (after, len(STORED_SIGNALS_STAMP), STORED_SIGNALS_STAMP, batch)).fetchall()
                 db.executemany("UPDATE passages SET sentence_signals = ? WHERE id = ?", [
-                    (stored_signals(text, [tuple(span) for span in json.loads(spans)]), pid)
+                    (stored_signals(text, read_spans(spans)), pid)
                     for pid, text, spans in rows])
             if not rows:
                 return
@@ -418,7 +428,7 @@ class Store(ThreadConnections):
             row = rows.get(passage_id)
             if row is None:
                 continue
-            spans = [tuple(span) for span in json.loads(row[9])] if row[9] else []
+            spans = read_spans(row[9])
             sentence_vectors = (
                 np.frombuffer(row[10], dtype=np.float16).astype(np.float32).reshape(-1, dim)
                 if row[10] is not None else None
