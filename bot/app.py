@@ -58,7 +58,7 @@ def open_library(settings: Settings):  # -> index.library.Library (imported late
         # Once, for a library stored by an earlier version: answers are the same without.
         print("Storing each sentence's signals for passages stored by an earlier version "
               "(once; ~30 s per 100k passages)...")
-        filled = max(library.fill_signals(), default=0)  # a running count: its last is its most
+        filled = max(library.fill_signals(), default=0)  # it yields a rising count
         print(f"Stored the sentence signals of {filled} passages.")
     return library
 
