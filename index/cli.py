@@ -95,8 +95,8 @@ def _parser() -> argparse.ArgumentParser:
 def _progress(description: str) -> Iterator:
     bar = tqdm(total=0, unit="passage", desc=description, file=sys.stderr, leave=False)
 
-    def update(done: int, total: int) -> None:
-        bar.total = total
+    def update(done: int, total: int | None) -> None:
+        bar.total = total  # None: a running count (how many are left is not known)
         bar.n = done
         bar.refresh()
 
@@ -330,7 +330,7 @@ def run(argv: Sequence[str] | None = None, *, embedder: Embedder | None = None,
                 filled = 0
                 with _progress("sentence signals") as progress:
                     for filled in library.fill_signals():
-                        progress(filled, filled)
+                        progress(filled, None)
                 print(f"Stored the sentence signals of {filled} passages in "
                       f"{library.storage.location}.", file=out)
             elif args.command == "remove":
