@@ -9,12 +9,12 @@ question arriving alone meets the model).
 
 Stages are timed by wrapping, on this process's objects, the parts `Library` composes
 (retrievers, fusion, answerer, answerability), the reads the pipeline makes of
-`library.storage.passages` and the embedder. Only calls on the asking thread count: the
-keyword side, run on another thread while the question is embedded, shows as the wait for
-it. Each stage's figure is its median over the questions, so the stages do not add up to
-the ask's median; "the rest" (the reranker, a frozen part, among it) is the ask's median
-minus the embedding's and the stages'.
-Prints a table; writes nothing. Build the library first (speed.py, ask_million.py).
+`library.storage.passages` and the embedder's `encode`. Only calls on the asking thread
+count: the keyword side, run on another thread while the question is embedded, shows as
+the wait for it. Each stage's figure is its median over the questions, so the stages do
+not add up to the ask's median; "the rest" (the reranker, a frozen part, among it) is the
+ask's median minus the embedding's and the stages'. Prints a table; writes nothing. Build
+the library first (speed.py, ask_million.py).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from benchcommon import CACHE_DIR, load_questions, markdown_table
-from speed import RecordingEmbedder, load_average, make_backend
+from speed import load_average, make_backend
 
 import index.pipeline
 from index.library import Library
@@ -74,17 +74,9 @@ class StageClock:
         setattr(owner, attribute, timed)
 
 
-class TimedEmbedder(RecordingEmbedder):
-    """The real embedder, its one-question calls on the asking thread timed as "embed"."""
-
-    def __init__(self, inner, clock: StageClock) -> None:
-        super().__init__(inner)
-        self.clock = clock
-        clock.wrap(self, "encode", "embed")
-
-
 def instrument(library: Library, clock: StageClock) -> None:
     pipeline, source = library.pipeline, library.storage.passages
+    clock.wrap(library.embedder, "encode", "embed")
     clock.wrap(library, "query", "query")
     clock.wrap(index.pipeline._Ahead, "finish", "wait")
     clock.wrap(pipeline.retrievers["dense"], "retrieve", "dense")
@@ -142,7 +134,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error(f"no library in {args.folder}: build it with speed.py or ask_million.py")
 
     clock = StageClock()
-    embedder = TimedEmbedder(make_backend(args.backend), clock)
+    embedder = make_backend(args.backend)
+    encode = embedder.encode  # unwrapped: the floors
     library = Library.open(args.folder, embedder)
     instrument(library, clock)
     questions = [q.text for q in load_questions()]
@@ -151,7 +144,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     for question in warmup:
         library.ask(question)
     passes = {name: timed_pass(library, clock, timed) for name in PASSES}
-    encode = embedder.inner.encode
     floor = embedding_alone(lambda q: encode([q]), timed, 0.0)
     paused = embedding_alone(lambda q: encode([q]), timed, args.pause_ms / 1000)
     info = library.info()
