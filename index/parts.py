@@ -43,7 +43,7 @@ class EvidenceSentence:
 
     @property
     def signals(self) -> SentenceSignals:
-        return self.stored or sentence_signals(self.text)
+        return self.stored if self.stored is not None else sentence_signals(self.text)
 
 
 @dataclass(frozen=True)
