@@ -84,7 +84,7 @@ class DenseIndex:
         self._index = index
         self._lock = threading.Lock()
         self.trained_size = trained_size
-        self._assigner: faiss.IndexFlatIP | None = None
+        self._assigner: faiss.IndexFlat | None = None
 
     @classmethod
     def from_vectors(cls, ids: np.ndarray, vectors: np.ndarray, dim: int) -> DenseIndex:
@@ -181,14 +181,17 @@ class DenseIndex:
                 self._index.add_with_ids(vectors, ids)
 
     def _list_of(self, vectors: np.ndarray) -> np.ndarray:
-        """The list each vector joins: its nearest centroid, found through a float32 copy
-        of the centroids. The float16 quantizer, fastest for one question, has no BLAS for
-        many vectors at once: adding took ~4x as long (a million passages: 361 -> 179 s a
-        build with training)."""
+        """The list each vector joins: its nearest centroid, found through float32
+        centroids (a copy, when the quantizer keeps them as float16). The float16
+        quantizer, fastest for one question, has no BLAS for many vectors at once: adding
+        took ~4x as long (a million passages: 361 -> 179 s a build with training)."""
         if self._assigner is None:
-            quantizer = self._index.quantizer
-            self._assigner = faiss.IndexFlatIP(self.dim)
-            self._assigner.add(quantizer.reconstruct_n(0, quantizer.ntotal))
+            quantizer = faiss.downcast_index(self._index.quantizer)
+            if isinstance(quantizer, faiss.IndexFlat):  # float32 already (IndexIVFFlat files)
+                self._assigner = quantizer
+            else:
+                self._assigner = faiss.IndexFlatIP(self.dim)
+                self._assigner.add(quantizer.reconstruct_n(0, quantizer.ntotal))
         _, nearest = self._assigner.search(vectors, 1)
         return np.ascontiguousarray(nearest[:, 0])
 

@@ -194,3 +194,10 @@ def test_an_inverted_file_written_before_is_read_searched_and_mapped_as_it_is(
     assert read.kind == "IVF16,Flat(IP)"
     assert read.search(vectors[5], 1)[0][0] == ids[5]
     _held_vectors_match(read, ids, vectors, atol=0)
+    # Adds find their lists through its own float32 quantizer.
+    more = _clustered(100, 32, seed=10)
+    read.add(np.arange(5000, 5100, dtype=np.int64), more)
+    _, nearest = read._index.quantizer.search(more, 1)
+    members = _list_members(read)
+    assert all(members[5000 + row] == nearest[row, 0] for row in range(100))
+    assert read.search(more[7], 1)[0][0] == 5007
