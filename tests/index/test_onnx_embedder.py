@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -169,12 +170,18 @@ def test_export_is_cached_per_weights_and_redone_when_they_change(
     assert meta["probe_min_cosine_vs_torch"] >= onnx_module.MIN_FP32_COSINE
 
     exports: list[Path] = []
+    fusions: list[Path] = []
 
     def copy_export(model_path: Path, destination: Path) -> None:  # the real one takes ~20 s
         exports.append(destination)
         shutil.copyfile(onnx_embedder.onnx_path, destination)
 
+    def copy_fusion(source: Path, destination: Path) -> None:
+        fusions.append(source)
+        shutil.copyfile(source, destination)
+
     monkeypatch.setattr(onnx_module, "export_fp32", copy_export)
+    monkeypatch.setattr(onnx_module, "fuse_for_ort", copy_fusion)
     probes = onnx_embedder.encode(list(onnx_module.PROBE_TEXTS))
     monkeypatch.setattr(onnx_module, "_torch_reference", lambda model_path: probes)
     model = bundled_model_path()
@@ -182,20 +189,41 @@ def test_export_is_cached_per_weights_and_redone_when_they_change(
     first = onnx_module.exported_model(model, other_weights, tmp_path)
     again = onnx_module.exported_model(model, other_weights, tmp_path)
     assert first == again and len(exports) == 1
+    assert fusions == [first.with_name("unfused.onnx")]
     assert other_weights[:16] in first.parent.name
-    meta_path = first.with_suffix(".json")
-    stale = json.loads(meta_path.read_text())
-    stale["source_sha256"] = "1" * 64  # the file on disk came from other weights
-    meta_path.write_text(json.dumps(stale))
+
+    def made_from_other_weights(variant: str) -> None:
+        meta_path = first.with_name(f"{variant}.json")
+        stale = json.loads(meta_path.read_text())
+        stale["source_sha256"] = "1" * 64
+        meta_path.write_text(json.dumps(stale))
+
+    made_from_other_weights("fp32")  # fused again from the export it came from
     onnx_module.exported_model(model, other_weights, tmp_path)
-    assert len(exports) == 2
-    assert json.loads(meta_path.read_text())["source_sha256"] == other_weights
+    assert (len(exports), len(fusions)) == (1, 2)
+    made_from_other_weights("unfused")  # exported again; the fused file is its own
+    made_from_other_weights("fp32")
+    onnx_module.exported_model(model, other_weights, tmp_path)
+    assert (len(exports), len(fusions)) == (2, 3)
+    for variant in ("unfused", "fp32"):
+        meta = json.loads(first.with_name(f"{variant}.json").read_text())
+        assert meta["source_sha256"] == other_weights
+        assert meta["export_version"] == onnx_module.EXPORT_VERSION
 
 
-def test_recipes_find_six_weight_matmuls_per_layer(onnx_embedder):
+def test_served_graph_is_fused_and_recipes_read_the_unfused_one(onnx_embedder):
     import onnx
 
-    roles = onnx_module.weight_matmuls(onnx.load(str(onnx_embedder.onnx_path)))
+    served = onnx.load(str(onnx_embedder.onnx_path))
+    ops = Counter(node.op_type for node in served.graph.node)
+    # One Attention and two skip layer norms a layer: what makes fp32 ~10-25% faster.
+    assert (ops["Attention"], ops["SkipLayerNormalization"], ops["BiasGelu"]) == (6, 12, 6)
+    with pytest.raises(RuntimeError, match="MatMuls' roles"):
+        onnx_module.weight_matmuls(served)
+
+    unfused = onnx.load(str(onnx_embedder.onnx_path.with_name("unfused.onnx")))
+    assert "Attention" not in {node.op_type for node in unfused.graph.node}
+    roles = onnx_module.weight_matmuls(unfused)
     assert len(roles) == 36
     assert [role for _, layer, role in roles if layer == 0] == list(onnx_module.MATMUL_ROLES)
 
