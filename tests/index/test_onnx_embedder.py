@@ -228,6 +228,22 @@ def test_served_graph_is_fused_and_recipes_read_the_unfused_one(onnx_embedder):
     assert [role for _, layer, role in roles if layer == 0] == list(onnx_module.MATMUL_ROLES)
 
 
+def test_a_failing_fusion_serves_the_unfused_graph(onnx_embedder, tmp_path, monkeypatch,
+                                                  caplog):
+    from onnxscript.rewriter import ort_fusions
+
+    def broken(model):
+        raise TypeError("optimize_for_ort() changed")
+
+    monkeypatch.setattr(ort_fusions, "optimize_for_ort", broken)
+    unfused = onnx_embedder.onnx_path.with_name("unfused.onnx")
+    served = tmp_path / "fp32.onnx"
+    with caplog.at_level("WARNING", logger=onnx_module.__name__):
+        onnx_module.fuse_for_ort(unfused, served)
+    assert served.read_bytes() == unfused.read_bytes()
+    assert "unfused (slower)" in caplog.text and "optimize_for_ort() changed" in caplog.text
+
+
 # -- backend names and the factory --------------------------------------------------------
 def test_resolve_backend(monkeypatch):
     monkeypatch.delenv(BACKEND_ENV, raising=False)
