@@ -20,9 +20,10 @@ Variants (each a file in the cache folder, made once from the one before it):
   numbers as torch to ~1e-7 (cosine >= 0.9999 on every probe), so its fingerprint is the
   weights' digest, like the torch embedder's: an index built by one is served by the other.
 - `int8-<recipe>`: dynamic int8 quantisation of the unfused graph (onnxruntime.quantization;
-  the recipes pick MatMuls by their place in a layer, which fusion hides). Its vectors
-  differ, so its fingerprint does too, and an index built with fp32 vectors refuses it (and
-  vice versa) with a message naming both backends.
+  the recipes pick MatMuls by their place in a layer, which fusion hides), then fused
+  (attention after the quantised projections, GELU, layer norms). Its vectors differ, so
+  its fingerprint does too, and an index built with fp32 vectors refuses it (and vice
+  versa) with a message naming both backends.
 """
 
 from __future__ import annotations
@@ -49,8 +50,11 @@ OPSET = 18
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 OUTPUT_NAME = "last_hidden_state"
 # Bumped when the export itself changes (wrapper, opset, fusions, checks): older exports
-# are redone. 2: the served fp32 graph is fused.
-EXPORT_VERSION = 2
+# are redone. 2: the served fp32 graph is fused; 3: int8 graphs are fused after quantising.
+EXPORT_VERSION = 3
+# What onnxscript makes of a layer's attention: `Attention` with the Q/K/V projections
+# packed in (fp32), `MultiHeadAttention` after quantised projections (int8).
+FUSED_ATTENTION = frozenset({"Attention", "MultiHeadAttention"})
 MIN_FP32_COSINE = 0.9999
 PROBE_TEXTS = (
     "Why was Kim criticized?",
@@ -190,7 +194,7 @@ def fuse_for_ort(source: Path, destination: Path) -> None:
     """The graph with ONNX Runtime's fused transformer operations (onnxscript's rewriter).
     The exporter's attention (a dozen operations a layer, with a NaN guard on the softmax)
     is one ORT fusion does not recognise by itself; fused, a question embeds ~10% faster
-    and a batch of passages ~25% (benchmarks/README.md, stop 15)."""
+    and a batch of passages ~25-35% (benchmarks/README.md, stop 15)."""
     try:
         from onnxscript import ir
         from onnxscript.rewriter import ort_fusions
@@ -201,7 +205,7 @@ def fuse_for_ort(source: Path, destination: Path) -> None:
                     "it (%s: %s)", type(error).__name__, error)
         shutil.copyfile(source, destination)
         return
-    if not any(node.op_type == "Attention" for node in fused.graph):
+    if not any(node.op_type in FUSED_ATTENTION for node in fused.graph):
         # Another exporter or onnxscript version: the same vectors, only slower.
         log.warning("onnxscript fused no attention in %s; serving it without", source)
     ir.save(fused, str(destination))
@@ -305,7 +309,12 @@ def exported_model(model_path: Path, source_sha256: str, cache_dir: Path,
             else:
                 log.info("Quantising %s to %s in %s (once per model)", model_path.name,
                          variant, folder)
-                quantize_int8(unfused, temp, recipe)
+                quantized = temp.with_name(f"{temp.stem}.quantized.onnx")
+                try:
+                    quantize_int8(unfused, quantized, recipe)
+                    fuse_for_ort(quantized, temp)
+                finally:
+                    quantized.unlink(missing_ok=True)
             probe = _OnnxSession(temp, model_path).encode(list(PROBE_TEXTS))
             cosine = float(_cosines(probe, reference).min())
             if variant in ("unfused", "fp32") and cosine < MIN_FP32_COSINE:

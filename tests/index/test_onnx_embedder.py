@@ -228,6 +228,18 @@ def test_served_graph_is_fused_and_recipes_read_the_unfused_one(onnx_embedder):
     assert [role for _, layer, role in roles if layer == 0] == list(onnx_module.MATMUL_ROLES)
 
 
+def test_int8_is_quantised_then_fused_and_stays_near_fp32(onnx_embedder, onnx_cache,
+                                                          sample_texts):
+    import onnx
+
+    int8 = onnx_module.OnnxEmbedder(variant="int8", cache_dir=onnx_cache)
+    ops = Counter(node.op_type for node in onnx.load(str(int8.onnx_path)).graph.node)
+    assert (ops["MatMulInteger"], ops["MultiHeadAttention"], ops["MatMul"]) == (36, 6, 0)
+    assert int8.fingerprint == f"{onnx_embedder.fingerprint}+onnx-int8.channel"
+    cosines = np.sum(int8.encode(sample_texts) * onnx_embedder.encode(sample_texts), axis=1)
+    assert cosines.mean() >= 0.98, cosines.mean()
+
+
 def test_a_failing_fusion_serves_the_unfused_graph(onnx_embedder, tmp_path, monkeypatch,
                                                   caplog):
     from onnxscript.rewriter import ort_fusions
