@@ -40,8 +40,9 @@ async def test_answers_sent_together_are_saved_in_one_write_and_found_before_it(
     assert state.writes == [] and memory.unsaved == 5
     context = await memory.context(3)
     assert context is not None and (context.question, context.question_id) == ("question 3", 30)
+    # The write is counted before it ends; wait for the memory to let go of the batch.
     for _ in range(100):
-        if state.writes:
+        if memory.unsaved == 0:
             break
         await asyncio.sleep(0.01)
     assert state.writes == [[1, 2, 3, 4, 5]] and memory.unsaved == 0
