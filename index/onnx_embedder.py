@@ -68,8 +68,11 @@ PROBE_TEXTS = (
 )
 
 
-# The six weight MatMuls of each encoder layer, in graph order.
-MATMUL_ROLES = ("query", "key", "value", "attention-out", "ffn-in", "ffn-out")
+# The six weight MatMuls of each encoder layer, in graph order, and their weights' shape:
+# attention's projections are square, the FFN widens then narrows.
+MATMUL_ROLE_SHAPES = {"query": "square", "key": "square", "value": "square",
+                      "attention-out": "square", "ffn-in": "widens", "ffn-out": "narrows"}
+MATMUL_ROLES = tuple(MATMUL_ROLE_SHAPES)
 
 
 @dataclass(frozen=True)
@@ -219,17 +222,12 @@ def weight_matmuls(model) -> list[tuple[str, int, str]]:
              if node.op_type == "MatMul" and node.input[1] in shapes]
     roles = [(name, at // len(MATMUL_ROLES), MATMUL_ROLES[at % len(MATMUL_ROLES)])
              for at, (name, _) in enumerate(found)]
-    # Attention's projections are square, the FFN widens then narrows: a graph laid out
-    # otherwise (a fused one, say) is not the one assumed here.
+    # A graph laid out otherwise (a fused one, say) is not the one assumed here.
     if len(found) % len(MATMUL_ROLES) or any(
-            _shape_kind(shape) != _ROLE_SHAPES[role]
+            _shape_kind(shape) != MATMUL_ROLE_SHAPES[role]
             for (_, shape), (_, _, role) in zip(found, roles, strict=True)):
         raise RuntimeError("unexpected ONNX graph layout: cannot tell the MatMuls' roles")
     return roles
-
-
-_ROLE_SHAPES = {"query": "square", "key": "square", "value": "square",
-                "attention-out": "square", "ffn-in": "widens", "ffn-out": "narrows"}
 
 
 def _shape_kind(shape: tuple[int, ...]) -> str:
