@@ -9,8 +9,9 @@ again instead of reusing a stale graph. Each export is checked against the torch
 probe texts before it is kept.
 
 Pooling and normalisation are sentence-transformers': mean over the attention mask, then
-L2. A batch is tokenised once, sorted by real token length and cut into batches padded
-only to their own longest text, so short sentences never pay for a long passage; a text
+L2. A call's texts are tokenised once, sorted by real token length and cut into batches
+padded only to their own longest text, cut where padding would cost more than another run
+(index/token_batches.py), so short sentences never pay for a long passage; a text
 repeated within one call (a sentence in two overlapping passages) is embedded once.
 
 Variants (each a file in the cache folder, made once from the one before it):
@@ -43,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from index.spans import Span, SpanVectors, fill_fallbacks, pool_spans
+from index.token_batches import plan_batches
 
 log = logging.getLogger(__name__)
 
@@ -392,11 +394,12 @@ class _OnnxSession:
 
     def _batches(self, encodings: list) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """(rows, last hidden state, attention mask) per model call: longest first, each
-        batch padded only to its own longest text."""
+        batch padded only to its own longest text and cut where padding would cost more
+        than another run (index/token_batches.py)."""
         lengths = np.array([len(e.ids) for e in encodings])
-        order = np.argsort(-lengths, kind="stable")  # longest first: padding within a batch
-        for start in range(0, len(encodings), self.batch_size):
-            rows = order[start:start + self.batch_size]
+        order = np.argsort(-lengths, kind="stable")
+        for start, end in plan_batches(lengths[order].tolist(), self.batch_size):
+            rows = order[start:end]
             width = int(lengths[rows].max())
             ids = np.zeros((len(rows), width), dtype=np.int64)
             mask = np.zeros((len(rows), width), dtype=np.int64)

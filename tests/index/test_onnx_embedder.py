@@ -82,6 +82,23 @@ def test_sorting_by_length_keeps_each_text_in_its_row(onnx_embedder, sample_text
     assert np.sum(together * alone, axis=1).min() >= 0.99999
 
 
+def test_short_texts_are_not_padded_to_long_ones(onnx_embedder, sample_texts, monkeypatch):
+    """A call of passages and sentences runs them apart (index/token_batches.py): one batch
+    of 64 had padded the sentences to the passages' length."""
+    session = onnx_embedder._session.session
+    runs: list[np.ndarray] = []
+    inner = session.run
+    monkeypatch.setattr(session, "run", lambda names, feed: runs.append(
+        feed["attention_mask"].sum(axis=1)) or inner(names, feed))
+    texts = sorted(sample_texts, key=len)
+    vectors = onnx_embedder.encode(texts[-3:] + texts[:40])
+    assert sum(len(lengths) for lengths in runs) == 43
+    assert min(runs[0]) > 150 and max(runs[-1]) < 50  # passages, then sentences
+    for lengths in runs:  # never a sentence padded to a passage's length
+        assert not (lengths.max() > 150 and lengths.min() < 50), [list(r) for r in runs]
+    assert np.sum(vectors * onnx_embedder.encode(texts[-3:] + texts[:40]), axis=1).min() > 0.9999
+
+
 def test_repeated_texts_are_embedded_once_and_returned_in_every_row(onnx_embedder,
                                                                     monkeypatch):
     session = onnx_embedder._session
