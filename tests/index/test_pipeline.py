@@ -4,11 +4,14 @@ validation, and the upgrade of a format-1 index. Fake embedder: structure, not m
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from corpus import split_sentences
 from corpus.records import Article
@@ -23,6 +26,7 @@ from index.question import Question, normalise_question
 from index.records import locate_sentences
 from index.results import Hit
 from index.signals import (
+    CAPITALISED_WORD,
     QuestionTerms,
     asks_for,
     has_cue,
@@ -197,6 +201,22 @@ def test_a_missing_specific_word_weighs_as_much_as_it_is_rare() -> None:
     assert terms.most_specific_missing(found) == 1.0
     assert terms.coverage(found) < 0.3
     assert terms.names == {"justin", "bieber"}
+
+
+def test_names_are_capitalised_words_not_opening_a_sentence() -> None:
+    terms = QuestionTerms.of("did justice league tour", lambda word: 1, 10,
+                             ["The tour was over. Justice came late to the League's party."])
+    assert terms.names == frozenset()  # "Justice" opens a sentence, "League's" is another word
+    terms = QuestionTerms.of("did justice league tour", lambda word: 1, 10,
+                             ["Zack's Justice League, on tour"])
+    assert terms.names == {"justic", "leagu"}
+
+
+@given(st.text(alphabet=st.sampled_from("aZ'-_.!? \n\t\u00a0É1é"), max_size=40))
+def test_capitalised_words_are_found_as_read_in_order(text: str) -> None:
+    """The pattern starts at the capital for speed; it finds what the plain reading-order
+    pattern finds."""
+    assert CAPITALISED_WORD.findall(text) == re.findall(r"(?<![.!?]\s)\b[A-Z][\w'-]*", text)
 
 
 def test_question_is_validated_once_with_the_configured_limit(
