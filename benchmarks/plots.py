@@ -52,6 +52,14 @@ def save(figure, name: str, note: str = "") -> Path:
     return path
 
 
+def part_load(speed: dict, part: str) -> tuple[object, object]:
+    """The load a part of speed.json was measured under (parts are updated run by run:
+    `speed.py --update-json`)."""
+    before, after = (speed.get("loads") or {}).get(
+        part, [speed.get("load_before"), speed.get("load_after")])
+    return before, after
+
+
 def ask_latency(speed: dict) -> Path | None:
     asks = speed.get("ask") or []
     if not asks:
@@ -71,9 +79,11 @@ def ask_latency(speed: dict) -> Path | None:
         axes.axhline(floor, color=colour(label), linestyle=":", linewidth=1,
                      label=f"query embedding floor p50, {label}")
     million = [r for r in speed.get("million") or [] if r.get("serving")]
+    million_load = part_load(speed, "million")[0]
     for r in million:
         axes.plot([1_000_000], [r["embed_search_p50"]], "D", markersize=6,
-                  label=f"1M, embed + FAISS search p50, {r['index']} nprobe {r['nprobe']}")
+                  label=f"1M, embed + FAISS search p50, {r['index']} nprobe {r['nprobe']} "
+                        f"(load {million_load})")
     axes.set_xscale("log")
     axes.set_yscale("log")
     axes.set_xlabel("passages in the index")
@@ -81,8 +91,9 @@ def ask_latency(speed: dict) -> Path | None:
     axes.set_title("Answer latency against index size")
     axes.legend(fontsize=7, loc="upper left")
     axes.grid(alpha=0.3)
-    note = (f"{speed.get('machine', '')}; load {speed.get('load_before')} → "
-            f"{speed.get('load_after')}. 100k+ tiers: recycled (synthetic) vectors; "
+    before, after = part_load(speed, "ask")
+    note = (f"{speed.get('machine', '')}; load {before} → {after}. "
+            "100k+ tiers: recycled (synthetic) vectors; "
             "1M: FAISS only (no keyword side, no answer composition).")
     return save(figure, "ask_latency.png", note)
 
@@ -102,15 +113,15 @@ def ingest(speed: dict) -> Path | None:
              color=[colour(label) for label in labels], alpha=0.45)
     for p, value in zip(positions, build, strict=True):
         axes.text(p - 0.2, value, f"{value:.0f}", ha="center", va="bottom", fontsize=8)
-    axes.set_xticks(list(positions), labels)
+    axes.set_xticks(list(positions), labels, fontsize=8, rotation=12)
     axes.set_ylabel("passages per second (with their sentences)")
     first = next(iter(runs.values()))
     axes.set_title(f"Ingest throughput, {first['articles']} BBC files, {first['passages']:,} "
                    "passages")
     axes.legend(fontsize=8)
     axes.grid(axis="y", alpha=0.3)
-    return save(figure, "ingest.png", f"load {speed.get('load_before')} → "
-                f"{speed.get('load_after')}")
+    before, after = part_load(speed, "ingest")
+    return save(figure, "ingest.png", f"load {before} → {after}")
 
 
 def backends_quality(backends: dict) -> Path | None:

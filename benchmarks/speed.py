@@ -587,12 +587,27 @@ def million_rows(results: Sequence[dict], floor: Latency) -> list[list[str]]:
     return rows
 
 
+RUN_KEYS = ("machine", "load_before", "load_after", "keyword_engine", "loads")
+
+
+def updated_results(previous: dict, measured: dict) -> dict:
+    """`previous` with the parts `measured` holds replaced, and the load each part of the
+    file was measured under (`loads`: part -> [before, after])."""
+    parts = {key: value for key, value in measured.items() if key not in RUN_KEYS}
+    run_load = [measured["load_before"], measured["load_after"]]
+    loads = previous.get("loads") or {
+        key: [previous.get("load_before"), previous.get("load_after")]
+        for key in previous if key not in RUN_KEYS}
+    return previous | parts | {"loads": loads | dict.fromkeys(parts, run_load)}
+
+
 # -- main ---------------------------------------------------------------------------------
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tiers", type=lambda text: text.split(","),
+    parser.add_argument("--tiers", type=lambda text: [t for t in text.split(",") if t],
                         default=[*TIERS, "1m"],
-                        help="comma-separated index sizes to time (default: 1k,10k,100k,1m)")
+                        help="comma-separated index sizes to time (default: 1k,10k,100k,1m; "
+                             "'' for none: the floors and ingest alone)")
     parser.add_argument("--backends", default="torch,onnx-fp32,onnx-int8",
                         help="embedding backends to compare (floor and ingest); the first "
                              "fp32 one after torch serves the tiers; `<backend>+pooled` "
@@ -613,6 +628,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                              "first open, before timing)")
     parser.add_argument("--no-json", action="store_true",
                         help=f"do not write {RESULTS.relative_to(BENCH_DIR)} (a partial run)")
+    parser.add_argument("--update-json", action="store_true",
+                        help=f"replace in {RESULTS.relative_to(BENCH_DIR)} only what this run "
+                             "measured, each part with this run's load (the charts say it)")
     parser.add_argument("--serve-memory", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--million-child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--nprobe", type=int, help=argparse.SUPPRESS)
@@ -741,6 +759,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     rows.append(["peak memory of this benchmark run", f"{max_rss_mb():.0f} MB RSS", "", ""])
     results["load_after"] = load_average()
 
+    if args.update_json and RESULTS.exists():
+        results = updated_results(json.loads(RESULTS.read_text()), results)
     if not args.no_json:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps(results, indent=2) + "\n")

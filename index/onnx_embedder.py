@@ -9,10 +9,11 @@ again instead of reusing a stale graph. Each export is checked against the torch
 probe texts before it is kept.
 
 Pooling and normalisation are sentence-transformers': mean over the attention mask, then
-L2. A call's texts are tokenised once, sorted by real token length and cut into batches
-padded only to their own longest text, cut where padding would cost more than another run
-(index/token_batches.py), so short sentences never pay for a long passage; a text
-repeated within one call (a sentence in two overlapping passages) is embedded once.
+L2. A call's texts are tokenised once, sorted by real token length and split into model
+runs, each padded only to its own longest text and ended where padding would cost more
+than another run (index/token_batches.py), so short sentences never pay for a long
+passage; a text repeated within one call (a sentence in two overlapping passages) is
+embedded once.
 
 Variants (each a file in the cache folder, made once from the one before it):
 - `unfused`: the exporter's graph as it comes, one ONNX operation per torch operation.
