@@ -39,7 +39,7 @@ import time
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -152,11 +152,16 @@ class _LastHidden:
         return LastHidden(model)
 
 
-def _torch_reference(model_path: Path) -> np.ndarray:
-    """The probe texts through sentence-transformers itself: what the export must match."""
+@lru_cache(maxsize=4)
+def _torch_reference(model_path: Path, source_sha256: str) -> np.ndarray:
+    """The probe texts through sentence-transformers itself: what the export must match.
+    Kept per weights' digest: a first start makes two or three variants in turn, each
+    checked against it (the model loaded once, not once a variant)."""
     from index.embedder import SentenceTransformerEmbedder
 
-    return SentenceTransformerEmbedder(model_path).encode(list(PROBE_TEXTS))
+    reference = SentenceTransformerEmbedder(model_path).encode(list(PROBE_TEXTS))
+    reference.flags.writeable = False
+    return reference
 
 
 def export_fp32(model_path: Path, destination: Path) -> None:
@@ -297,7 +302,7 @@ def exported_model(model_path: Path, source_sha256: str, cache_dir: Path,
         if current():  # another process finished it while this one waited
             return target
         started = time.perf_counter()
-        reference = _torch_reference(model_path)
+        reference = _torch_reference(model_path, source_sha256)
         handle, temp_name = tempfile.mkstemp(prefix=f".{variant}-", suffix=".onnx", dir=folder)
         os.close(handle)
         temp = Path(temp_name)

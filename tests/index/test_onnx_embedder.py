@@ -200,7 +200,7 @@ def test_export_is_cached_per_weights_and_redone_when_they_change(
     monkeypatch.setattr(onnx_module, "export_fp32", copy_export)
     monkeypatch.setattr(onnx_module, "fuse_for_ort", copy_fusion)
     probes = onnx_embedder.encode(list(onnx_module.PROBE_TEXTS))
-    monkeypatch.setattr(onnx_module, "_torch_reference", lambda model_path: probes)
+    monkeypatch.setattr(onnx_module, "_torch_reference", lambda model_path, weights: probes)
     model = bundled_model_path()
     other_weights = "0" * 64
     first = onnx_module.exported_model(model, other_weights, tmp_path)
@@ -226,6 +226,30 @@ def test_export_is_cached_per_weights_and_redone_when_they_change(
         meta = json.loads(first.with_name(f"{variant}.json").read_text())
         assert meta["source_sha256"] == other_weights
         assert meta["export_version"] == onnx_module.EXPORT_VERSION
+
+
+def test_the_torch_reference_is_made_once_per_weights(monkeypatch):
+    """A first start makes `unfused`, then `fp32` (then an int8 variant), each checked
+    against torch: the model is loaded once for all of them."""
+    loaded: list[Path] = []
+
+    class CountingTorch:
+        def __init__(self, model_path: Path) -> None:
+            loaded.append(model_path)
+
+        def encode(self, texts: list[str]) -> np.ndarray:
+            return np.ones((len(texts), 3), np.float32)
+
+    monkeypatch.setattr(embedder_module, "SentenceTransformerEmbedder", CountingTorch)
+    onnx_module._torch_reference.cache_clear()
+    try:
+        first = onnx_module._torch_reference(Path("model"), "a" * 64)
+        again = onnx_module._torch_reference(Path("model"), "a" * 64)
+        onnx_module._torch_reference(Path("model"), "b" * 64)  # other weights: made anew
+    finally:
+        onnx_module._torch_reference.cache_clear()
+    assert loaded == [Path("model"), Path("model")]
+    assert again is first and not first.flags.writeable
 
 
 def test_served_graph_is_fused_and_recipes_read_the_unfused_one(onnx_embedder):
