@@ -121,7 +121,7 @@ def open_tantivy(folder: Path, store: Store, *, rebuild: bool) -> TantivyKeyword
         shutil.rmtree(path, ignore_errors=True)
     built = not path.exists()
     started = time.perf_counter()
-    keywords = TantivyKeywords.load(folder, store, FileLock(str(folder / WRITE_LOCK_NAME)))
+    keywords = TantivyKeywords.load(folder, store, store, FileLock(str(folder / WRITE_LOCK_NAME)))
     seconds = time.perf_counter() - started
     size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
     fts = store.db.execute("SELECT SUM(pgsize) FROM dbstat WHERE name LIKE 'passages_fts%' "

@@ -29,6 +29,7 @@ from index.embedder import Embedder, backend_of
 from index.errors import IndexMissingError
 from index.manifest import FORMAT_VERSION, MANIFEST_NAME, Manifest
 from index.parts import Retriever
+from index.passage_articles import PassageArticles
 from index.records import ArticleWrite, ModelInfo, locate_sentences, utc_now
 from index.retrievers import DenseRetriever, KeywordRetriever
 from index.spans import LEGACY_KIND, SentenceVectors, kind_for_new_index
@@ -49,8 +50,9 @@ log = logging.getLogger(__name__)
 class EmbeddedStorage:
     database = None
 
-    def __init__(self, folder: Path, store: Store, vectors: FaissVectors,
-                 manifest: Manifest, keyword_engine: str = DEFAULT_KEYWORD_ENGINE) -> None:
+    def __init__(self, folder: Path, store: Store, articles: PassageArticles,
+                 vectors: FaissVectors, manifest: Manifest,
+                 keyword_engine: str = DEFAULT_KEYWORD_ENGINE) -> None:
         self.folder = folder
         self.location = str(folder)
         self.store = store
@@ -60,9 +62,11 @@ class EmbeddedStorage:
         self._write_lock = threading.Lock()
         self._process_lock = FileLock(str(folder / WRITE_LOCK_NAME))
         # None: FTS5 answers keyword searches (and always holds the rows tantivy copies).
-        self._keywords = (TantivyKeywords.load(folder, store, self._process_lock)
+        self._articles = articles
+        self._keywords = (TantivyKeywords.load(folder, store, articles, self._process_lock)
                           if keyword_engine == "tantivy" else None)
-        self.passages: PassageSource = EmbeddedPassages(store, vectors, self._keywords)
+        self.passages: PassageSource = EmbeddedPassages(store, vectors, self._keywords,
+                                                        self._articles)
 
     @property
     def sentence_vectors(self) -> SentenceVectors:
@@ -92,8 +96,10 @@ class EmbeddedStorage:
                                   backend=backend_of(embedder))
         manifest.check_sentence_vectors(folder, sentence_vectors)
         store = Store(folder / STORE_NAME)
-        vectors = FaissVectors.load(folder, store, manifest.dim, manifest.dense_generation)
-        storage = cls(folder, store, vectors, manifest, keyword_engine)
+        articles = PassageArticles(store)
+        vectors = FaissVectors.load(folder, store, articles, manifest.dim,
+                                    manifest.dense_generation)
+        storage = cls(folder, store, articles, vectors, manifest, keyword_engine)
         if manifest.format_version < FORMAT_VERSION:
             storage._upgrade(embedder)
         return storage
@@ -112,8 +118,9 @@ class EmbeddedStorage:
             embedding_backend=model.backend, sentence_vectors=sentence_vectors,
         )
         store = Store(folder / STORE_NAME)
-        vectors = FaissVectors.load(folder, store, model.dim, -1)  # nothing on disk yet
-        storage = cls(folder, store, vectors, manifest, keyword_engine)
+        articles = PassageArticles(store)
+        vectors = FaissVectors.load(folder, store, articles, model.dim, -1)  # nothing on disk
+        storage = cls(folder, store, articles, vectors, manifest, keyword_engine)
         storage._persist()
         return storage
 
@@ -167,11 +174,15 @@ class EmbeddedStorage:
     def _behind(self) -> bool:
         generation = self.store.generation()
         return generation != self._vectors.generation or (
+            generation != self._articles.generation) or (
             self._keywords is not None and generation != self._keywords.generation)
 
     def _catch_up_caches(self) -> None:
-        """FAISS, then tantivy (which waits for no other process: FTS5 answers until it
-        has caught up), brought to the store's generation. Under the write lock."""
+        """The article map, FAISS, then tantivy (which waits for no other process: FTS5
+        answers until it has caught up), brought to the store's generation. Under the
+        write lock."""
+        if self.store.generation() != self._articles.generation:
+            self._articles.sync()
         if self.store.generation() != self._vectors.generation:
             self._vectors.sync()
         if self._keywords is not None and self.store.generation() != self._keywords.generation:
@@ -190,12 +201,16 @@ class EmbeddedStorage:
                     self._keywords.commit()  # this session's writes, in one tantivy commit
 
     def write(self, articles: Sequence[ArticleWrite] = (), removed: Sequence[str] = ()) -> None:
-        """SQLite first (one transaction), then FAISS and tantivy brought to the new
-        generation."""
+        """SQLite first (one transaction), then the article map, FAISS and tantivy brought
+        to the new generation."""
         generation_before = self.store.generation()
         stale, added = self.store.write(articles, removed)
         generation_after = self.store.generation()
         passages = [(write, passage) for write in articles for passage in write.passages or ()]
+        # The map first: any passage a search can return is then one it knows.
+        self._articles.apply(stale, added, [(write.article_id, write.scope)
+                                            for write, _ in passages],
+                             generation_before, generation_after)
         self._vectors.apply(
             stale, np.asarray(added, dtype=np.int64),
             np.vstack([passage.vector for _, passage in passages]) if passages

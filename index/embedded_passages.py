@@ -7,6 +7,7 @@ SQLite, with two reads served from faster copies kept beside it.
 - Candidates' vectors from FAISS, in memory: the store keeps them in its wide rows, a disk
   read each when the page cache is cold (a million passages: 4.7 ms for a question's 12
   candidates, against ~0.3 ms from FAISS).
+- Candidates' articles from an in-memory map (index/passage_articles.py).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from index.passage_articles import PassageArticles
 from index.records import EvidenceRow, PassageRow
 from index.storage import Table
 from index.store import Store
@@ -24,10 +26,11 @@ from index.vectors import FaissVectors
 
 class EmbeddedPassages:
     def __init__(self, store: Store, vectors: FaissVectors,
-                 keywords: TantivyKeywords | None) -> None:
+                 keywords: TantivyKeywords | None, articles: PassageArticles) -> None:
         self._store = store
         self._vectors = vectors
         self._keywords = keywords
+        self._articles = articles
 
     def generation(self) -> int:
         return self._store.generation()
@@ -38,12 +41,12 @@ class EmbeddedPassages:
 
     def articles_of(self, passage_ids: Sequence[int],
                     scopes: Sequence[str]) -> dict[int, str]:
-        return self._store.articles_of(passage_ids, scopes)
+        return self._articles.articles_of(passage_ids, scopes)
 
     def passage_vectors(self, passage_ids: Sequence[int],
                         scopes: Sequence[str]) -> dict[int, np.ndarray]:
         if self._store.has_passages_outside(scopes):  # FAISS knows no scopes
-            passage_ids = list(self._store.articles_of(passage_ids, scopes))
+            passage_ids = list(self._articles.articles_of(passage_ids, scopes))
         held = self._vectors.passage_vectors(passage_ids)
         # Added by another process and not caught up yet: as the store has them.
         missing = [passage_id for passage_id in passage_ids if passage_id not in held]

@@ -41,7 +41,7 @@ from filelock import FileLock, Timeout
 from index.parts import Query, Ranking
 from index.store import Store
 from index.terms import content_words
-from index.visible import visible_top
+from index.visible import ArticleLookup, visible_top
 
 KEYWORD_DIR = "keyword.tantivy"
 # Inside KEYWORD_DIR, beside tantivy's own files (tantivy deletes only files it made).
@@ -172,9 +172,11 @@ class TantivyKeywords:
     catch_up, apply and sync only from the one thread holding the library's write lock
     (apply and sync also with the folder's file lock: tantivy allows one writer)."""
 
-    def __init__(self, folder: Path, store: Store, process_lock: FileLock) -> None:
+    def __init__(self, folder: Path, store: Store, articles: ArticleLookup,
+                 process_lock: FileLock) -> None:
         self.path = folder / KEYWORD_DIR
         self._store = store
+        self._articles = articles
         self._process_lock = process_lock
         self._index: tantivy.Index | None = None
         self._snapshot = _Snapshot(-1, None)
@@ -186,10 +188,11 @@ class TantivyKeywords:
         self._staged_count = 0
 
     @classmethod
-    def load(cls, folder: Path, store: Store, process_lock: FileLock) -> TantivyKeywords:
+    def load(cls, folder: Path, store: Store, articles: ArticleLookup,
+             process_lock: FileLock) -> TantivyKeywords:
         """The folder opened and, unless another process is writing, brought up to the
         store (rebuilt when missing, damaged or of another format)."""
-        keywords = cls(folder, store, process_lock)
+        keywords = cls(folder, store, articles, process_lock)
         keywords.catch_up()
         return keywords
 
@@ -213,7 +216,7 @@ class TantivyKeywords:
                 return self._top(searcher, any_term_query(terms, None), k)
             return visible_top(
                 k, lambda n: self._top(searcher, any_term_query(terms, None), n),
-                lambda ids: self._store.articles_of(ids, scopes),
+                lambda ids: self._articles.articles_of(ids, scopes),
                 lambda: self._top(searcher, any_term_query(terms, scopes), k))
         except ValueError as error:
             self._unreadable(error)

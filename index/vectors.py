@@ -21,7 +21,7 @@ import numpy as np
 from index.dense import DenseIndex
 from index.parts import Ranking
 from index.store import Store
-from index.visible import visible_top
+from index.visible import ArticleLookup, visible_top
 
 DENSE_NAME = "dense.faiss"
 # dense.faiss is rewritten once this many passages changed since it was written (or a
@@ -46,11 +46,12 @@ class _Snapshot:
 
 
 class FaissVectors:
-    def __init__(self, folder: Path, store: Store, dim: int, dense: DenseIndex, *,
-                 written_at: int) -> None:
+    def __init__(self, folder: Path, store: Store, articles: ArticleLookup, dim: int,
+                 dense: DenseIndex, *, written_at: int) -> None:
         self.folder = folder
         self.dim = dim
         self._store = store
+        self._articles = articles
         self._snapshot = _Snapshot(store.generation(), dense)
         self._selector_lock = threading.Lock()
         # The generation dense.faiss on disk holds, and passages changed since.
@@ -58,7 +59,8 @@ class FaissVectors:
         self._unwritten_changes = 0 if written_at == store.generation() else UNWRITTEN_LIMIT
 
     @classmethod
-    def load(cls, folder: Path, store: Store, dim: int, written_at: int) -> FaissVectors:
+    def load(cls, folder: Path, store: Store, articles: ArticleLookup, dim: int,
+             written_at: int) -> FaissVectors:
         """dense.faiss brought up to the store's generation: the file is written only now
         and then (rewriting it whole per add would cost seconds at 200k passages), so the
         passages added or removed since it was written are applied to it here. A missing,
@@ -72,8 +74,9 @@ class FaissVectors:
                 log.warning("%s is unreadable (%s); rebuilding it from the store", path, error)
         if dense is None or dense.dim != dim:
             log.info("Rebuilding %s from the store", path)
-            return cls(folder, store, dim, cls._from_store(store, dim), written_at=-1)
-        vectors = cls(folder, store, dim, dense, written_at=written_at)
+            return cls(folder, store, articles, dim, cls._from_store(store, dim),
+                       written_at=-1)
+        vectors = cls(folder, store, articles, dim, dense, written_at=written_at)
         if written_at != store.generation():
             vectors.sync()
         return vectors
@@ -165,5 +168,5 @@ class FaissVectors:
             return snapshot.dense.search(vector, k)
         return visible_top(
             k, lambda n: snapshot.dense.search(vector, n),
-            lambda ids: self._store.articles_of(ids, scopes),
+            lambda ids: self._articles.articles_of(ids, scopes),
             lambda: snapshot.dense.search(vector, k, self._selector(snapshot, scopes)))

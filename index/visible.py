@@ -12,11 +12,20 @@ holds fewer does the filtered search run.
 from __future__ import annotations
 
 from collections.abc import Callable, Container, Sequence
+from typing import Protocol
 
 from index.parts import Ranking
 
 # How many times k an unfiltered search reads before the filtered search is tried.
 OVERFETCH = 2
+
+
+class ArticleLookup(Protocol):
+    """Where a search learns which passages an asker may see (the store, or the embedded
+    backend's in-memory map of it)."""
+
+    def articles_of(self, passage_ids: Sequence[int],
+                    scopes: Sequence[str]) -> dict[int, str]: ...
 
 
 def visible_top(k: int, unfiltered: Callable[[int], Ranking],
