@@ -387,7 +387,7 @@ class Store(ThreadConnections):
 
     def vectors(self, passage_ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         """(ids, vectors) of those of the passages that still exist."""
-        found = self._rows_by_id("SELECT id, vector FROM passages", passage_ids)
+        found = list(self._rows_by_id("SELECT id, vector FROM passages", passage_ids))
         ids = np.fromiter((row[0] for row in found), dtype=np.int64, count=len(found))
         if not found:  # all removed since they were listed (another process wrote)
             return ids, np.zeros((0, 0), dtype=np.float32)
@@ -397,22 +397,19 @@ class Store(ThreadConnections):
     def passage_articles(self, passage_ids: Sequence[int] | None = None
                          ) -> Iterable[tuple[int, str, str]]:
         """(passage id, article id, scope) of every passage, or of those of `passage_ids`
-        that exist. All of them come as a cursor: a million rows held at once would take
-        ~200 MB."""
+        that exist, as they are read: a million rows held at once would take ~200 MB."""
         select = "SELECT id, article_id, scope FROM passages INDEXED BY passages_articles"
         if passage_ids is None:
             return self.db.execute(select)
         return self._rows_by_id(select, passage_ids)
 
-    def _rows_by_id(self, select: str, passage_ids: Sequence[int]) -> list:
+    def _rows_by_id(self, select: str, passage_ids: Sequence[int]) -> Iterator[tuple]:
         """`select` (FROM passages) for the rows of `passage_ids`, in chunks of ids that
         stay under SQLite's limit on bound values."""
-        found: list = []
         for start in range(0, len(passage_ids), 10_000):
             chunk = passage_ids[start:start + 10_000]
-            found += self.db.execute(f"{select} WHERE id IN ({_placeholders(chunk)})",
-                                     tuple(chunk)).fetchall()
-        return found
+            yield from self.db.execute(f"{select} WHERE id IN ({_placeholders(chunk)})",
+                                       tuple(chunk)).fetchall()
 
     def passage_vectors(self, passage_ids: Sequence[int],
                         scopes: Sequence[str]) -> dict[int, np.ndarray]:
