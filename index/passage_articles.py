@@ -81,13 +81,10 @@ class PassageArticles:
             self._sync()
 
     def _sync(self) -> None:
-        with self._store.snapshot():
-            generation = self._store.generation()
-            stored = self._store.passage_ids()
-        held = np.flatnonzero(self._view() != UNKNOWN)
-        self._forget(np.setdiff1d(held, stored, assume_unique=True).tolist())
-        missing = np.setdiff1d(stored, held, assume_unique=True).tolist()
-        self._learn(self._store.passage_articles(missing) if missing else [])
+        generation, missing, extra = self._store.passage_difference(
+            np.flatnonzero(self._view() != UNKNOWN))
+        self._forget(extra.tolist())
+        self._learn(self._store.passage_articles(missing.tolist()) if len(missing) else [])
         self.generation = generation
 
     def _forget(self, passage_ids: Sequence[int]) -> None:

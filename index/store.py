@@ -385,6 +385,15 @@ class Store(ThreadConnections):
         rows = self.db.execute("SELECT id FROM passages").fetchall()
         return np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
 
+    def passage_difference(self, held: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+        """(generation, ids stored and not `held`, ids `held` and no longer stored), read
+        in one snapshot: what a copy of the passages (FAISS, the article map) must learn and
+        forget to stand at that generation."""
+        with self.snapshot():
+            generation, stored = self.generation(), self.passage_ids()
+        return (generation, np.setdiff1d(stored, held, assume_unique=True),
+                np.setdiff1d(held, stored, assume_unique=True))
+
     def vectors(self, passage_ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         """(ids, vectors) of those of the passages that still exist."""
         found = list(self._rows_by_id("SELECT id, vector FROM passages", passage_ids))

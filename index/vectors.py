@@ -115,11 +115,8 @@ class FaissVectors:
     def sync(self) -> None:
         """Apply what the store holds and FAISS does not (or the reverse): another process's
         writes, or those made after dense.faiss was last written."""
-        generation = self._store.generation()
         dense = self._snapshot.dense
-        stored, held = self._store.passage_ids(), dense.ids()
-        missing = np.setdiff1d(stored, held, assume_unique=True)
-        extra = np.setdiff1d(held, stored, assume_unique=True)
+        generation, missing, extra = self._store.passage_difference(dense.ids())
         dense.remove(extra.tolist())
         if len(missing):
             dense.add(*self._store.vectors(missing.tolist()))
