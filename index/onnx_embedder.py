@@ -406,7 +406,7 @@ class _OnnxSession:
         order = np.argsort(-lengths, kind="stable")
         for start, end in plan_batches(lengths[order].tolist(), self.batch_size):
             rows = order[start:end]
-            width = int(lengths[rows].max())
+            width = int(lengths[rows[0]])  # longest first
             ids = np.zeros((len(rows), width), dtype=np.int64)
             mask = np.zeros((len(rows), width), dtype=np.int64)
             for row, index in enumerate(rows):
