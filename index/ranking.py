@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
-from typing import TypeVar
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -12,17 +11,7 @@ RRF_K = 60
 # Passages this similar are the same story told twice (syndicated copies, reposts).
 NEAR_DUPLICATE_COSINE = 0.95
 
-Item = TypeVar("Item", bound=Hashable)
 Ranking = Sequence[tuple[int, float]]  # (passage id, score), best first
-
-
-def reciprocal_rank_fusion(rankings: Sequence[Sequence[Item]], k: int = RRF_K) -> dict[Item, float]:
-    """Each item's sum of 1 / (k + rank) over the rankings it appears in."""
-    fused: dict[Item, float] = {}
-    for ranking in rankings:
-        for rank, item in enumerate(ranking, start=1):
-            fused[item] = fused.get(item, 0.0) + 1.0 / (k + rank)
-    return fused
 
 
 def rank_articles(
@@ -41,19 +30,28 @@ def rank_articles(
             if article is not None and article not in best:
                 best[article] = (passage_id, score)
         return list(best.values())
-    article_rankings = []
+    # One pass over each ranking: an article's rank there is that of its best passage.
+    article_scores: dict[str, float] = {}
+    passage_scores: dict[int, float] = {}
+    articles: dict[int, str | None] = {}
     for ranking in rankings:
-        ordered: dict[str, None] = {}
-        for passage_id, _ in ranking:
-            article = article_of(passage_id)
-            if article is not None:
-                ordered.setdefault(article)
-        article_rankings.append(list(ordered))
-    article_scores = reciprocal_rank_fusion(article_rankings, k)
-    passage_scores = reciprocal_rank_fusion([[pid for pid, _ in r] for r in rankings], k)
+        seen: set[str] = set()
+        for rank, (passage_id, _) in enumerate(ranking, start=1):
+            passage_scores[passage_id] = passage_scores.get(passage_id, 0.0) + 1.0 / (k + rank)
+            if passage_id not in articles:
+                articles[passage_id] = article_of(passage_id)
+            article = articles[passage_id]
+            if article is not None and article not in seen:
+                seen.add(article)
+                article_scores[article] = (article_scores.get(article, 0.0)
+                                           + 1.0 / (k + len(seen)))
+    # Each article's best fused passage; on a tie, the one met first.
     shown: dict[str, int] = {}
-    for passage_id, _ in sorted(passage_scores.items(), key=lambda pair: -pair[1]):
-        shown.setdefault(article_of(passage_id), passage_id)
+    for passage_id, score in passage_scores.items():
+        article = articles[passage_id]
+        if article is not None and (article not in shown
+                                    or score > passage_scores[shown[article]]):
+            shown[article] = passage_id
     return [
         (shown[article], score)
         for article, score in sorted(article_scores.items(), key=lambda pair: (-pair[1], pair[0]))
@@ -74,9 +72,10 @@ class ReciprocalRankFusion:
 def drop_near_duplicates(vectors: np.ndarray, k: int) -> list[int]:
     """Rows of the first k candidates (best first), skipping any whose passage nearly
     copies one already kept."""
+    similar = (vectors @ vectors.T >= NEAR_DUPLICATE_COSINE).tolist()  # a dozen rows
     kept: list[int] = []
     for row in range(len(vectors)):
-        if kept and float(np.max(vectors[kept] @ vectors[row])) >= NEAR_DUPLICATE_COSINE:
+        if any(similar[row][other] for other in kept):
             continue
         kept.append(row)
         if len(kept) == k:
