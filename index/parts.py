@@ -52,6 +52,9 @@ class EvidencePassage:
     vector: np.ndarray  # the passage's own (title + text) vector
     position: int  # of the passage within its article: 0 is the lede
     sentences: list[EvidenceSentence]
+    # The sentences' vectors as one matrix (row i: sentences[i].vector), as the store
+    # keeps them, when it has them: the answerer's cosines need no restacking.
+    sentence_vectors: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

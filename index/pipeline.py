@@ -128,19 +128,20 @@ def _hit(rank: int, score: float, row: PassageRow) -> Hit:
 
 def _evidence_passage(rank: int, score: float, row: EvidenceRow) -> EvidencePassage:
     text = row.passage.text
-    spans = row.sentence_spans
-    if row.sentence_vectors is not None and len(spans) == len(row.sentence_vectors):
+    spans, matrix = row.sentence_spans, row.sentence_vectors
+    if matrix is not None and len(spans) == len(matrix):
         stored = read_stored_signals(row.sentence_signals, len(spans)) or [None] * len(spans)
         sentences = [
             EvidenceSentence(text[start:end], order, vector, signals)
             for order, ((start, end), vector, signals) in enumerate(
-                zip(spans, row.sentence_vectors, stored, strict=True))
+                zip(spans, matrix, stored, strict=True))
         ]
     else:
         sentences = [EvidenceSentence(sentence, order, None)
                      for order, sentence in enumerate(split_sentences(text))]
+        matrix = None
     return EvidencePassage(_hit(rank, score, row.passage), row.vector, row.passage.position,
-                           sentences)
+                           sentences, matrix)
 
 
 class Pipeline:

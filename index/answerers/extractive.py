@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from index.parts import Draft, Evidence, EvidencePassage, Query
+from index.parts import Draft, Evidence, EvidencePassage, EvidenceSentence, Query
 from index.results import Answer, Citation, Quote
 from index.signals import asks_for, has_cue
 from index.spans import LEGACY_KIND, SentenceVectors
@@ -125,12 +125,14 @@ def trim(text: str, limit: int = MAX_QUOTE_CHARS) -> str:
 
 def _cosines(passage: EvidencePassage, question: np.ndarray,
              passage_share: float = 0.0) -> list[float]:
-    if passage.sentences and passage.sentences[0].vector is not None:
+    matrix = passage.sentence_vectors
+    if matrix is None and passage.sentences and passage.sentences[0].vector is not None:
         matrix = np.vstack([s.vector for s in passage.sentences])
+    if matrix is not None:
         if passage_share:
             matrix = matrix - passage_share * passage.vector
             matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
-        return [float(c) for c in matrix @ question]
+        return (matrix @ question).tolist()
     # Stored before sentence vectors existed: every sentence shares its passage's meaning.
     return [float(passage.vector @ question)] * len(passage.sentences)
 
@@ -139,7 +141,8 @@ def candidates(query: Query, evidence: Evidence, policy: AnswerPolicy) -> list[C
     """Every sentence of the top passages with its signals."""
     terms = evidence.terms
     kind = asks_for(query.text)
-    found: list[Candidate] = []
+    kept: list[tuple[int, EvidenceSentence]] = []
+    rows: list[list[float]] = []
     for index, passage in enumerate(evidence.passages[: policy.passages]):
         passage_meaning = float(passage.vector @ query.vector)
         cosines = _cosines(passage, query.vector, policy.passage_share)
@@ -148,10 +151,10 @@ def candidates(query: Query, evidence: Evidence, policy: AnswerPolicy) -> list[C
             if signals.boilerplate or signals.words < MIN_QUOTE_WORDS:
                 continue  # credits, "Related story" and section headings are never answers
             order = sentence.order
-            next_meaning = cosines[order + 1] if order + 1 < len(cosines) else meaning
-            features = np.array([
+            kept.append((index, sentence))
+            rows.append([
                 meaning,
-                next_meaning,
+                cosines[order + 1] if order + 1 < len(cosines) else meaning,
                 passage_meaning,
                 1.0 / (1 + index),
                 terms.coverage(signals.stems),
@@ -161,8 +164,10 @@ def candidates(query: Query, evidence: Evidence, policy: AnswerPolicy) -> list[C
                 float(signals.words < 6),
                 float(passage.position == 0 and order == 0),
             ])
-            found.append(Candidate(index, order, sentence.text, features, sentence.vector))
-    return found
+    # One matrix for all (a row each): an array per sentence cost more than its signals.
+    features = np.array(rows, dtype=np.float64).reshape(len(rows), len(FEATURES))
+    return [Candidate(index, sentence.order, sentence.text, row, sentence.vector)
+            for (index, sentence), row in zip(kept, features, strict=True)]
 
 
 def probabilities(found: list[Candidate], model: SentenceWeights) -> np.ndarray:

@@ -57,19 +57,26 @@ def test_the_continuation_never_passes_the_floor_every_quote_must_pass() -> None
                   min_share_of_lead=0.5) == [OPENING, OTHER]
 
 
-def test_pooled_meaning_is_measured_past_the_passage() -> None:
+@pytest.mark.parametrize("as_stored", [False, True], ids=["sentences", "stored matrix"])
+def test_pooled_meaning_is_measured_past_the_passage(as_stored: bool) -> None:
     """A pooled sentence vector carries its passage's context: with passage_share the
-    meaning signal compares the question with what the sentence adds to its passage."""
+    meaning signal compares the question with what the sentence adds to its passage.
+    The same from the sentences' vectors and from the matrix the store keeps them in,
+    which is left as it was."""
     passage_vector = np.array([1.0, 0.0, 0.0])
     own = np.array([0.6, 0.8, 0.0])
     other = np.array([0.6, 0.0, 0.8])
+    stored = np.vstack([own, other]) if as_stored else None
     passage = EvidencePassage(hit=None, vector=passage_vector, position=0, sentences=[
-        EvidenceSentence("a", 0, own), EvidenceSentence("b", 1, other)])
+        EvidenceSentence("a", 0, own), EvidenceSentence("b", 1, other)],
+        sentence_vectors=stored)
     question = np.array([0.0, 1.0, 0.0])
     assert _cosines(passage, question) == pytest.approx([0.8, 0.0])
     shifted = own - 0.5 * passage_vector
     expected = float(shifted @ question / np.linalg.norm(shifted))
     assert _cosines(passage, question, 0.5) == pytest.approx([expected, 0.0])
     assert expected > 0.8  # the part the passage does not say weighs more
+    if as_stored:
+        assert np.array_equal(stored, np.vstack([own, other]))
     assert POLICY_BY_KIND["encoded"].passage_share == 0.0
     assert POLICY_BY_KIND["pooled"].passage_share > 0.0

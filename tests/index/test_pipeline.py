@@ -235,6 +235,24 @@ def test_question_is_validated_once_with_the_configured_limit(
     assert normalise_question(checked, 5) is checked  # validated once, not again
 
 
+def test_evidence_carries_its_sentences_vectors_as_stored(library: Library) -> None:
+    """The answerer reads the sentences' vectors as one matrix; its rows are the
+    sentences', as the store keeps them, and none where the store has none."""
+    query = library.query("who praised the broth?", embed=True)
+    passages = library.pipeline.retrieve(query, 2).passages
+    assert passages
+    for passage in passages:
+        assert passage.sentence_vectors is not None
+        assert len(passage.sentences) > 0
+        np.testing.assert_array_equal(passage.sentence_vectors,
+                                      np.vstack([s.vector for s in passage.sentences]))
+    with library.storage.store.transaction() as db:
+        db.execute("UPDATE passages SET sentence_spans = NULL, sentence_vectors = NULL")
+    unstored = library.pipeline.retrieve(query, 2).passages
+    assert unstored and all(p.sentence_vectors is None for p in unstored)
+    assert all(s.vector is None for p in unstored for s in p.sentences)
+
+
 def test_a_format_1_index_is_upgraded_in_place_with_sentence_vectors(
     library: Library, fake_embedder: FakeEmbedder
 ) -> None:
