@@ -2,7 +2,7 @@
 asking thread, over the celebrity questions, in two passes (the first meets every question's
 passages for the first time, as a new question does; the second finds them warm), beside
 the question's embedding alone, back to back (speed.py's floor) and after a pause (as a
-question arriving alone meets the model).
+question arriving alone meets the model), and the whole ask after the same pause.
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/ask_stages.py        # speed.py's 100k library
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/ask_stages.py --folder benchmarks/.cache/ask-1m
@@ -105,14 +105,14 @@ def timed_pass(library: Library, clock: StageClock,
     return totals, stages
 
 
-def embedding_alone(embed: Callable[[str], object], questions: Sequence[str],
-                    pause_s: float) -> list[float]:
+def timed_calls(call: Callable[[str], object], questions: Sequence[str],
+                pause_s: float) -> list[float]:
     taken = []
     for question in questions:
         if pause_s:
             time.sleep(pause_s)
         started = time.perf_counter()
-        embed(question)
+        call(question)
         taken.append(time.perf_counter() - started)
     return taken
 
@@ -144,8 +144,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     for question in warmup:
         library.ask(question)
     passes = {name: timed_pass(library, clock, timed) for name in PASSES}
-    floor = embedding_alone(lambda q: encode([q]), timed, 0.0)
-    paused = embedding_alone(lambda q: encode([q]), timed, args.pause_ms / 1000)
+    floor = timed_calls(lambda q: encode([q]), timed, 0.0)
+    paused = timed_calls(lambda q: encode([q]), timed, args.pause_ms / 1000)
+    asked_alone = timed_calls(library.ask, timed, args.pause_ms / 1000)
     info = library.info()
     library.close()
 
@@ -158,6 +159,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                  *(f"{value:.2f}" for value in rest)])
     rows.append(["embedding alone, back to back (the floor)", f"{ms(floor):.2f}", ""])
     rows.append([f"embedding alone, after a {args.pause_ms:g} ms pause", f"{ms(paused):.2f}", ""])
+    rows.append([f"Library.ask after a {args.pause_ms:g} ms pause (a question arriving alone)",
+                 "", f"{ms(asked_alone):.2f}"])
     print(f"{args.folder}: {info.passages:,} passages, {info.faiss_type}, backend "
           f"{args.backend}; {len(timed)} questions a pass; load {before} -> {load_average()}\n")
     print(markdown_table(["p50 ms", *PASSES], rows))
