@@ -33,14 +33,11 @@ def rank_articles(
     # One pass over each ranking: an article's rank there is that of its best passage.
     article_scores: dict[str, float] = {}
     passage_scores: dict[int, float] = {}
-    articles: dict[int, str | None] = {}
     for ranking in rankings:
         seen: set[str] = set()
         for rank, (passage_id, _) in enumerate(ranking, start=1):
             passage_scores[passage_id] = passage_scores.get(passage_id, 0.0) + 1.0 / (k + rank)
-            if passage_id not in articles:
-                articles[passage_id] = article_of(passage_id)
-            article = articles[passage_id]
+            article = article_of(passage_id)
             if article is not None and article not in seen:
                 seen.add(article)
                 article_scores[article] = (article_scores.get(article, 0.0)
@@ -48,7 +45,7 @@ def rank_articles(
     # Each article's best fused passage; on a tie, the one met first.
     shown: dict[str, int] = {}
     for passage_id, score in passage_scores.items():
-        article = articles[passage_id]
+        article = article_of(passage_id)
         if article is not None and (article not in shown
                                     or score > passage_scores[shown[article]]):
             shown[article] = passage_id
