@@ -42,12 +42,15 @@ def _one_openmp_thread() -> None:
 _one_openmp_thread()  # the importing thread's builds too, as before
 
 IVF_THRESHOLD = 20_000
-# Lists a search probes: ~3% of them (recall close to exact search on clustered text
-# embeddings) up to LARGE_THRESHOLD passages, then LARGE_NPROBE: at a million passages 32 of
-# 4,000 lists find 98.8% of exact search's top 10 in 1.9 ms (benchmarks/dense_million.py);
-# 3% (125) cost ~5 ms for 0.999 (speed.py's 1M tier).
-LARGE_THRESHOLD = 300_000
-LARGE_NPROBE = 32
+# Every inverted file probes NPROBE of its lists, over 8·√n lists until there are
+# MOST_LISTS (at 250k passages), then 4·√n once that is more (past a million passages,
+# where 32 of 4,000 lists find 98.8% of exact search's top 10 in 1.9 ms;
+# benchmarks/dense_million.py). Smaller lists, fewer of them read: at 100k passages 32 of
+# 2,529 lists find 98.1% of exact search's top 10 in 0.35 ms, where 39 (3%) of 4·√n lists
+# found 97.2% in 0.41 ms (benchmarks/README.md, "Stop 19": recall was as good or better
+# at every size measured from 20k to 500k passages).
+NPROBE = 32
+MOST_LISTS = 4_000
 # k-means learns the lists from at most this many vectors per list: FAISS's default (256)
 # is every vector of a million-passage library, ~4x the training time for centroids that
 # differ little.
@@ -58,7 +61,7 @@ IVF_RETRAIN_GROWTH = 4
 
 
 def _ivf_lists(size: int) -> int:
-    return int(4 * math.sqrt(size))
+    return int(max(min(8 * math.sqrt(size), MOST_LISTS), 4 * math.sqrt(size)))
 
 
 def _map_ids(index: faiss.IndexIVF) -> None:
@@ -97,7 +100,7 @@ class DenseIndex:
                 faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_fp16,
                                            faiss.METRIC_INNER_PRODUCT),
                 dim, lists, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)
-            index.nprobe = LARGE_NPROBE if size >= LARGE_THRESHOLD else max(8, lists // 32)
+            index.nprobe = min(NPROBE, lists)
             # Codes of the vectors themselves, not of their distance to their centroid:
             # float16 is as precise either way (100k passages: recall@10 0.9724 both),
             # and residuals made training assign its sample through the float16

@@ -8,7 +8,7 @@ import faiss
 import numpy as np
 import pytest
 
-from index.dense import DenseIndex, _training_sample
+from index.dense import DenseIndex, _ivf_lists, _training_sample
 
 
 def _unit(rows: int, dim: int, seed: int) -> np.ndarray:
@@ -65,12 +65,13 @@ def _overlap_with_exact(index: DenseIndex, ids: np.ndarray, vectors: np.ndarray,
 def test_an_inverted_file_keeps_float16_codes_and_finds_what_exact_search_finds(
         monkeypatch, tmp_path) -> None:
     monkeypatch.setattr("index.dense.IVF_THRESHOLD", 500)
-    monkeypatch.setattr("index.dense.LARGE_THRESHOLD", 2000)
+    # Lists of ~40 passages, as at 100k (8·√n lists of 3,000 would hold 7 each).
+    monkeypatch.setattr("index.dense._ivf_lists", lambda size: 75)
     vectors = _clustered(3000, 32, seed=3)
     ids = np.arange(10_000, 13_000, dtype=np.int64)
     index = DenseIndex.from_vectors(ids, vectors, 32)
-    assert index.kind == f"IVF{int(4 * np.sqrt(3000))},SQfp16(IP)" and index.size == 3000
-    assert index._index.nprobe == 32  # large: a fixed number of lists
+    assert index.kind == "IVF75,SQfp16(IP)" and index.size == 3000
+    assert index._index.nprobe == 32
     # Its centroids too: a search scans all of them first.
     assert isinstance(faiss.downcast_index(index._index.quantizer), faiss.IndexScalarQuantizer)
     queries = _clustered(30, 32, seed=4)
@@ -90,12 +91,24 @@ def test_an_inverted_file_keeps_float16_codes_and_finds_what_exact_search_finds(
     assert only_odd and {passage_id for passage_id, _ in only_odd} <= set(allowed.tolist())
 
 
-def test_a_mid_sized_library_probes_a_share_of_its_lists(monkeypatch) -> None:
+@pytest.mark.parametrize(("passages", "lists"), [
+    (20_000, 1_131),  # 8·√n
+    (100_000, 2_529),
+    (250_000, 4_000),  # 8·√n reaches the most lists
+    (1_000_000, 4_000),  # 4·√n reaches them
+    (4_000_000, 8_000),  # 4·√n beyond
+])
+def test_inverted_lists_grow_as_8_root_n_up_to_the_most_then_as_4_root_n(
+        passages: int, lists: int) -> None:
+    assert _ivf_lists(passages) == lists
+
+
+def test_an_inverted_file_with_fewer_lists_than_nprobe_probes_them_all(monkeypatch) -> None:
     monkeypatch.setattr("index.dense.IVF_THRESHOLD", 500)
+    monkeypatch.setattr("index.dense._ivf_lists", lambda size: 20)
     vectors = _clustered(1000, 32, seed=5)
     index = DenseIndex.from_vectors(np.arange(1000, dtype=np.int64), vectors, 32)
-    lists = int(4 * np.sqrt(1000))
-    assert index.kind == f"IVF{lists},SQfp16(IP)" and index._index.nprobe == max(8, lists // 32)
+    assert index.kind == "IVF20,SQfp16(IP)" and index._index.nprobe == 20
 
 
 def _list_members(index: DenseIndex) -> dict[int, int]:
