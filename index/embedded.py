@@ -251,10 +251,11 @@ class EmbeddedStorage:
 
     def describe(self) -> StorageInfo:
         manifest = self._manifest
+        # The index as served: one rebuilt at open reaches the manifest only when written.
         return StorageInfo(
             location=self.location, format_version=manifest.format_version,
             model_name=manifest.model_name, model_sha256=manifest.model_sha256,
-            dim=manifest.dim, index_type=manifest.faiss_type,
+            dim=manifest.dim, index_type=self._vectors.kind,
             dense_vectors=self._vectors.size, created_at=manifest.created_at,
             updated_at=self.store.updated_at() or manifest.updated_at,
         )

@@ -136,6 +136,16 @@ def test_large_index_switches_to_an_inverted_file_and_keeps_working(
     reopened = Library.open(tmp_path / "index", fake_embedder)
     assert reopened.search("striker record fee", k=1)[0].title == "Striker transfers"
     reopened.close()
+    # A damaged dense.faiss is rebuilt at open, to today's shape: `info` tells the index
+    # served, before the manifest is next written.
+    (tmp_path / "index" / "dense.faiss").write_bytes(b"not a faiss index")
+    monkeypatch.setattr("index.dense._ivf_lists", lambda size: 5)
+    rebuilt = Library.open(tmp_path / "index", fake_embedder)
+    assert rebuilt.info().faiss_type == "IVF5,SQfp16(IP)"
+    assert rebuilt.search("striker record fee", k=1)[0].title == "Striker transfers"
+    rebuilt.close()
+    assert json.loads((tmp_path / "index" / MANIFEST_NAME).read_text())["faiss_type"] == (
+        "IVF5,SQfp16(IP)")
 
 
 def test_small_adds_do_not_rewrite_the_dense_file_and_a_reopen_catches_up(
