@@ -45,10 +45,11 @@ IVF_THRESHOLD = 20_000
 # Every inverted file probes NPROBE of its lists, over 8·√n lists until there are
 # MOST_LISTS (at 250k passages), then 4·√n once that is more (past a million passages,
 # where 32 of 4,000 lists find 98.8% of exact search's top 10 in 1.9 ms;
-# benchmarks/dense_million.py). Smaller lists, fewer of them read: at 100k passages 32 of
-# 2,529 lists find 98.1% of exact search's top 10 in 0.35 ms, where 39 (3%) of 4·√n lists
-# found 97.2% in 0.41 ms (benchmarks/README.md, "Stop 19": from 20k to 500k passages,
-# recall as good or better at every size but 200k, 0.990 against 0.991 in 0.42 ms against 0.66).
+# benchmarks/dense_million.py). Smaller lists, fewer vectors read: at 100k passages 32 of
+# 2,529 lists find 98.9% of exact search's top 10 in 0.41 ms right after the question's
+# embedding, where 39 (3%) of 4·√n lists found 98.7% in 0.49 ms. From 20k to 500k
+# passages recall is as good or better at every size but 200k (0.990 against 0.991);
+# benchmarks/ivf_lists.py, benchmarks/README.md "Stop 19".
 NPROBE = 32
 MOST_LISTS = 4_000
 # k-means learns the lists from at most this many vectors per list: FAISS's default (256)
@@ -91,12 +92,15 @@ class DenseIndex:
         self._assigner: faiss.IndexFlat | None = None
 
     @classmethod
-    def from_vectors(cls, ids: np.ndarray, vectors: np.ndarray, dim: int) -> DenseIndex:
+    def from_vectors(cls, ids: np.ndarray, vectors: np.ndarray, dim: int, *,
+                     lists: int | None = None) -> DenseIndex:
+        """`lists`: the inverted file's (benchmarks/ivf_lists.py compares rules); None: the
+        rule for the size."""
         size = len(ids)
         if size < IVF_THRESHOLD:
             dense = cls(faiss.IndexIDMap2(faiss.IndexFlatIP(dim)))
         else:
-            lists = _ivf_lists(size)
+            lists = _ivf_lists(size) if lists is None else lists
             index = faiss.IndexIVFScalarQuantizer(
                 faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_fp16,
                                            faiss.METRIC_INNER_PRODUCT),

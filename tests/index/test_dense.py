@@ -65,11 +65,10 @@ def _overlap_with_exact(index: DenseIndex, ids: np.ndarray, vectors: np.ndarray,
 def test_an_inverted_file_keeps_float16_codes_and_finds_what_exact_search_finds(
         monkeypatch, tmp_path) -> None:
     monkeypatch.setattr("index.dense.IVF_THRESHOLD", 500)
-    # Lists of ~40 passages, as at 100k (8·√n lists of 3,000 would hold 7 each).
-    monkeypatch.setattr("index.dense._ivf_lists", lambda size: 75)
     vectors = _clustered(3000, 32, seed=3)
     ids = np.arange(10_000, 13_000, dtype=np.int64)
-    index = DenseIndex.from_vectors(ids, vectors, 32)
+    # Lists of ~40 passages, as at 100k (8·√n lists of 3,000 would hold 7 each).
+    index = DenseIndex.from_vectors(ids, vectors, 32, lists=75)
     assert index.kind == "IVF75,SQfp16(IP)" and index.size == 3000
     assert index._index.nprobe == 32
     # Its centroids too: a search scans all of them first.
@@ -105,9 +104,8 @@ def test_inverted_lists_grow_as_8_root_n_up_to_the_most_then_as_4_root_n(
 
 def test_an_inverted_file_with_fewer_lists_than_nprobe_probes_them_all(monkeypatch) -> None:
     monkeypatch.setattr("index.dense.IVF_THRESHOLD", 500)
-    monkeypatch.setattr("index.dense._ivf_lists", lambda size: 20)
     vectors = _clustered(1000, 32, seed=5)
-    index = DenseIndex.from_vectors(np.arange(1000, dtype=np.int64), vectors, 32)
+    index = DenseIndex.from_vectors(np.arange(1000, dtype=np.int64), vectors, 32, lists=20)
     assert index.kind == "IVF20,SQfp16(IP)" and index._index.nprobe == 20
 
 
@@ -115,9 +113,8 @@ def test_lists_of_few_passages_train_without_faiss_warning(monkeypatch, capfd) -
     """8·√n lists hold ~18 passages at 20k, under the 39 FAISS asks for: measured fine,
     so a library of that size logs no alarm on each training."""
     monkeypatch.setattr("index.dense.IVF_THRESHOLD", 500)
-    monkeypatch.setattr("index.dense._ivf_lists", lambda size: 50)
     vectors = _clustered(1000, 32, seed=6)
-    index = DenseIndex.from_vectors(np.arange(1000, dtype=np.int64), vectors, 32)
+    index = DenseIndex.from_vectors(np.arange(1000, dtype=np.int64), vectors, 32, lists=50)
     assert index.kind == "IVF50,SQfp16(IP)"
     assert "WARNING" not in capfd.readouterr().err
 
